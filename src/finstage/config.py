@@ -1,0 +1,116 @@
+"""Strict parsing of params into typed configs, so bad params fail before any work starts.
+
+Each stage script turns the params DVC declares for it into dataclasses with `parse`. An
+unknown key, a missing key or a value of the wrong type raises `ParamsError` naming the
+dotted key in params.yaml and what would fix it: a typo in `train.p3_s2.lora.r` must not
+silently fall back to a default while the stage runs for an hour.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+PARAMS_FILE = "params.yaml"
+
+
+class ParamsError(ValueError):
+    """Invalid params; the message names the key in params.yaml and the fix."""
+
+
+def parse(cls: type[T], data: Any, where: str) -> T:
+    """Build dataclass `cls` from `data`, checking keys and types recursively."""
+    if not isinstance(data, Mapping):
+        raise ParamsError(f"{PARAMS_FILE}: '{where}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ParamsError(
+            f"{PARAMS_FILE}: unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
+            f"allowed: {', '.join(sorted(fields))}"
+        )
+    values = {}
+    for name, field in fields.items():
+        key = f"{where}.{name}"
+        if name not in data:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ParamsError(f"{PARAMS_FILE}: missing key '{key}'")
+            continue
+        values[name] = _coerce(hints[name], data[name], key)
+    obj = cls(**values)
+    check = getattr(obj, "check", None)
+    if check is not None:
+        check(where)
+    return obj
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, key)
+            except ParamsError as err:
+                errors.append(str(err))
+        raise ParamsError(errors[0] if len(errors) == 1 else f"{PARAMS_FILE}: '{key}' = {value!r} fits none of {tp}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ParamsError(f"{PARAMS_FILE}: '{key}' = {value!r}; choose one of {list(args)}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ParamsError(f"{PARAMS_FILE}: '{key}' must be a list, got {value!r}")
+        inner = args[0] if args else Any
+        return [_coerce(inner, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ParamsError(f"{PARAMS_FILE}: '{key}' must be a mapping, got {value!r}")
+        inner = args[1] if args else Any
+        return {k: _coerce(inner, v, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return parse(tp, value, key)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParamsError(f"{PARAMS_FILE}: '{key}' must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"{PARAMS_FILE}: '{key}' must be an integer, got {value!r}")
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise ParamsError(f"{PARAMS_FILE}: '{key}' must be a {tp.__name__}, got {value!r}")
+        return value
+    raise TypeError(f"config field type {tp} for '{key}' is not supported by finstage.config")
+
+
+def require(condition: bool, key: str, message: str) -> None:
+    """Range checks inside a config's `check(where)`; `key` is the dotted params key."""
+    if not condition:
+        raise ParamsError(f"{PARAMS_FILE}: '{key}' {message}")
+
+
+def stage_params(stage: str | None = None) -> dict[str, Any]:
+    """The params that dvc.yaml declares for `stage` (default: the running DVC stage), nothing else.
+
+    Reading through this view is what makes an undeclared read fail loudly (KeyError) instead of
+    silently not triggering a rerun when that key changes.
+    """
+    import dvc.api
+
+    name = stage or os.environ.get("DVC_STAGE")
+    if not name:
+        raise ParamsError("no stage given: run through `dvc repro` or pass --stage NAME")
+    return dvc.api.params_show(stages=[name], deps=False)

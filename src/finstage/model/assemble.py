@@ -1,0 +1,168 @@
+"""Assemble P0: a vision tower, a fresh 2-layer GELU projector and an instruction LLM.
+
+The same code builds the embedded tiny model (random SigLIP + Llama from configs, our own
+tokenizer) and the paper model (SigLIP-2 so400m + llm-jp-4-8B from hub ids or local paths).
+P0 is HF's `LlavaForConditionalGeneration`, so every checkpoint loads with transformers alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import (
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    PreTrainedTokenizerBase,
+    SiglipVisionConfig,
+    SiglipVisionModel,
+)
+
+from finstage.config import require
+from finstage.model.tokenizer import ensure_special_tokens
+from finstage.records import IMAGE_MARKER
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class ComponentSpec:
+    """Either `pretrained` (hub id or local directory, pinned by `revision`) or a `config`."""
+
+    pretrained: str | None = None
+    revision: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, where: str) -> None:
+        require(
+            (self.pretrained is None) != (not self.config),
+            where,
+            "needs exactly one of 'pretrained' (id or path) or 'config' (build from scratch)",
+        )
+
+
+@dataclass
+class TokenizerSpec:
+    """`pretrained` loads the LLM's tokenizer; otherwise a BPE of `vocab_size` is trained."""
+
+    pretrained: str | None = None
+    revision: str | None = None
+    vocab_size: int = 2000
+
+    def check(self, where: str) -> None:
+        require(self.vocab_size >= 300, f"{where}.vocab_size", "must be >= 300 (256 bytes + specials)")
+
+
+@dataclass
+class ModelConfig:
+    vision: ComponentSpec
+    llm: ComponentSpec
+    tokenizer: TokenizerSpec
+    vision_feature_layer: int = -2
+    dtype: str = "float32"
+    trust_remote_code: bool = False
+    seed: int = 0
+
+    def check(self, where: str) -> None:
+        require(self.dtype in DTYPES, f"{where}.dtype", f"must be one of {sorted(DTYPES)}")
+
+
+def load_tokenizer(spec: TokenizerSpec, trust_remote_code: bool) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(
+        spec.pretrained, revision=spec.revision, trust_remote_code=trust_remote_code
+    )
+
+
+def build_p0(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> LlavaForConditionalGeneration:
+    """Build the untouched baseline: pretrained (or seeded random) towers + a fresh projector."""
+    torch.manual_seed(cfg.seed)
+    dtype = DTYPES[cfg.dtype]
+    vision = _vision_tower(cfg, dtype)
+    llm = _language_model(cfg, tokenizer, dtype)
+    image_size = vision.config.image_size
+    patch = vision.config.patch_size
+    llava_cfg = LlavaConfig(
+        vision_config=vision.config,
+        text_config=llm.config,
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_MARKER),
+        projector_hidden_act="gelu",
+        vision_feature_layer=cfg.vision_feature_layer,
+        vision_feature_select_strategy="full",
+        image_seq_length=(image_size // patch) ** 2,
+        multimodal_projector_bias=True,
+        tie_word_embeddings=False,
+    )
+    model = LlavaForConditionalGeneration(llava_cfg).to(dtype)
+    model.model.vision_tower.load_state_dict(vision.state_dict())
+    model.model.language_model.load_state_dict(llm.model.state_dict())
+    model.lm_head.load_state_dict(llm.lm_head.state_dict())
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def _vision_tower(cfg: ModelConfig, dtype: torch.dtype) -> SiglipVisionModel:
+    spec = cfg.vision
+    if spec.pretrained:
+        return SiglipVisionModel.from_pretrained(
+            spec.pretrained,
+            revision=spec.revision,
+            dtype=dtype,
+            trust_remote_code=cfg.trust_remote_code,
+            vision_use_head=False,
+        )
+    return SiglipVisionModel(SiglipVisionConfig(**{"vision_use_head": False, **spec.config}))
+
+
+def _language_model(
+    cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, dtype: torch.dtype
+) -> LlamaForCausalLM:
+    spec = cfg.llm
+    if spec.pretrained:
+        llm = LlamaForCausalLM.from_pretrained(
+            spec.pretrained, revision=spec.revision, dtype=dtype, trust_remote_code=cfg.trust_remote_code
+        )
+        if ensure_special_tokens(tokenizer) or llm.config.vocab_size < len(tokenizer):
+            llm.resize_token_embeddings(len(tokenizer))
+        return llm
+    text_cfg = LlamaConfig(
+        **{
+            **spec.config,
+            "vocab_size": len(tokenizer),
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+            "tie_word_embeddings": False,
+        }
+    )
+    return LlamaForCausalLM(text_cfg)
+
+
+def parameter_counts(model: torch.nn.Module) -> dict[str, dict[str, int]]:
+    """Total and trainable parameters per module group (vision / projector / llm)."""
+    counts: dict[str, dict[str, int]] = {}
+    for name, param in model.named_parameters():
+        group = module_group(name)
+        entry = counts.setdefault(group, {"total": 0, "trainable": 0})
+        n = param.numel() * (2 if param.dtype == torch.uint8 else 1)  # 4-bit packs two per byte
+        entry["total"] += n
+        if param.requires_grad:
+            entry["trainable"] += n
+    return dict(sorted(counts.items()))
+
+
+def module_group(param_name: str) -> str:
+    if "vision_tower" in param_name:
+        return "vision"
+    if "multi_modal_projector" in param_name:
+        return "projector"
+    return "llm"
+
+
+def asdict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

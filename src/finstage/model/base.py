@@ -1,0 +1,45 @@
+"""The `base` stage: tokenizer + P0 saved as the first checkpoint of the chain."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from finstage.model.assemble import ModelConfig, build_p0, load_tokenizer, parameter_counts
+from finstage.model.tokenizer import train_tokenizer
+from finstage.pages.store import PageStore
+from finstage.records import read_records
+
+
+def corpus_texts(pages_dir: Path, record_dirs: list[Path]) -> Iterator[str]:
+    """Page text layers and every message of the training records: what the tokenizer will see."""
+    for page in PageStore(pages_dir):
+        yield page["text"]
+    for root in record_dirs:
+        for shard_dir in sorted({p.parent for p in Path(root).rglob("*.parquet")}):
+            for record in read_records(shard_dir):
+                for message in record["messages"]:
+                    yield message["content"]
+
+
+def build_base(cfg: ModelConfig, pages_dir: Path, record_dirs: list[Path], out_dir: Path) -> dict:
+    if cfg.tokenizer.pretrained:
+        tokenizer = load_tokenizer(cfg.tokenizer, cfg.trust_remote_code)
+    else:
+        tokenizer = train_tokenizer(corpus_texts(pages_dir, record_dirs), cfg.tokenizer.vocab_size)
+    model = build_p0(cfg, tokenizer)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    card = {
+        "stage": "base",
+        "lineage": ["p0"],
+        "params": dataclasses.asdict(cfg),
+        "tokenizer": {"vocab_size": len(tokenizer), "trained_on_corpus": cfg.tokenizer.pretrained is None},
+        "image_seq_length": model.config.image_seq_length,
+        "parameters": parameter_counts(model),
+    }
+    (out_dir / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    return card

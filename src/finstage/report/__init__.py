@@ -1,0 +1,1 @@
+"""The trajectory: every benchmark across phases, anchored to P0."""

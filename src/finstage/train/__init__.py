@@ -1,0 +1,1 @@
+"""Turning records into batches, and the training loop shared by every stage."""

@@ -1,0 +1,96 @@
+"""The training loop every stage shares: plain PyTorch, readable top to bottom.
+
+AdamW with one parameter group per module group (each at its own LR), cosine schedule with
+linear warmup, gradient accumulation and clipping. What trains is decided by the stage plan
+before the loop starts; the loop itself is the same for p1_s1 and p3_s2.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from tqdm import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from finstage.model.plan import StageConfig, param_groups
+from finstage.train.collate import Encoded, pad_batch
+
+PixelFn = Callable[[list[str]], torch.Tensor]
+StepLogger = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+def schedule_length(n_examples: int, cfg: StageConfig) -> int:
+    return cfg.epochs * math.ceil(n_examples / (cfg.batch_size * cfg.grad_accum))
+
+
+def micro_batches(n_examples: int, cfg: StageConfig, epoch: int) -> list[list[int]]:
+    """Shuffled example indices for one epoch, seeded by (seed, epoch) so reruns repeat exactly."""
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    order = torch.randperm(n_examples, generator=gen).tolist()
+    return [order[i : i + cfg.batch_size] for i in range(0, n_examples, cfg.batch_size)]
+
+
+def train_loop(
+    model: torch.nn.Module,
+    examples: Sequence[Encoded],
+    pixels: PixelFn,
+    cfg: StageConfig,
+    pad_id: int,
+    log: StepLogger | None = None,
+) -> TrainResult:
+    if not examples:
+        raise ValueError("no trainable examples: the mixture is empty or every record was dropped")
+    torch.manual_seed(cfg.seed)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg))
+    total = schedule_length(len(examples), cfg)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * total), total)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    result = TrainResult()
+    model.train()
+    start = time.perf_counter()
+    bar = tqdm(total=total, desc="train", unit="step")
+    for epoch in range(cfg.epochs):
+        batches = micro_batches(len(examples), cfg, epoch)
+        for first in range(0, len(batches), cfg.grad_accum):
+            group = batches[first : first + cfg.grad_accum]
+            step_loss, step_tokens = 0.0, 0
+            for indices in group:
+                batch = pad_batch([examples[i] for i in indices], pad_id)
+                images = [pid for i in indices for pid in examples[i].images]
+                if images:
+                    batch["pixel_values"] = pixels(images)
+                loss = model(**batch).loss / len(group)
+                loss.backward()
+                step_loss += loss.item()
+                step_tokens += int(batch["attention_mask"].sum())
+            torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            result.tokens += step_tokens
+            result.losses.append(step_loss)
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.3f}")
+            if log is not None:
+                elapsed = time.perf_counter() - start
+                metrics = {"loss": step_loss, "tokens_per_s": result.tokens / max(elapsed, 1e-9)}
+                for g in optimizer.param_groups:
+                    metrics[f"lr/{g['name']}"] = g["lr"]
+                log(result.steps, metrics)
+    bar.close()
+    result.seconds = time.perf_counter() - start
+    model.eval()
+    return result

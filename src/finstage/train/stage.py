@@ -1,0 +1,111 @@
+"""One training stage end to end: load its base, apply its plan, train, hand off a checkpoint.
+
+The checkpoint folder is what the next stage (and every evaluation) starts from: the merged
+unquantised model in `save_pretrained` layout, the stage's adapter, and `card.json` recording
+parents, params, data hashes and trainable parameter counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from finstage.model.assemble import parameter_counts
+from finstage.model.plan import StageConfig, apply_plan, load_for_stage, merge_into_unquantised
+from finstage.pages.store import PageStore
+from finstage.records import read_records
+from finstage.train.collate import ChatEncoder, Encoded, image_to_pixels
+from finstage.train.loop import StepLogger, TrainResult, train_loop
+
+CARD = "card.json"
+
+
+def encode_records(mix_dir: Path, encoder: ChatEncoder) -> tuple[list[Encoded], int]:
+    examples, dropped = [], 0
+    for record in read_records(mix_dir):
+        encoded = encoder.encode(record["messages"], record["images"])
+        if encoded is None:
+            dropped += 1
+        else:
+            examples.append(encoded)
+    return examples, dropped
+
+
+def run_stage(
+    name: str,
+    cfg: StageConfig,
+    init_dir: Path,
+    mix_dir: Path,
+    pages_dir: Path,
+    out_dir: Path,
+    log: StepLogger | None = None,
+) -> dict:
+    tokenizer = AutoTokenizer.from_pretrained(init_dir)
+    model = load_for_stage(init_dir, cfg)
+    image_token_id = model.config.image_token_id
+    image_size = model.config.vision_config.image_size
+    encoder = ChatEncoder(tokenizer, image_token_id, model.config.image_seq_length, cfg.max_seq_len)
+    examples, dropped = encode_records(mix_dir, encoder)
+    model = apply_plan(model, cfg)
+    counts = parameter_counts(model)
+    store = PageStore(pages_dir) if any(e.images for e in examples) else None
+
+    def pixels(page_ids: list[str]) -> torch.Tensor:
+        assert store is not None
+        dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+        return torch.stack([image_to_pixels(store.image(pid), image_size) for pid in page_ids]).to(dtype)
+
+    result = train_loop(model, examples, pixels, cfg, tokenizer.pad_token_id, log)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.lora is not None:
+        adapter_dir = out_dir / "adapter"
+        model.save_pretrained(adapter_dir)
+        model = merge_into_unquantised(init_dir, adapter_dir)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    card = stage_card(name, cfg, init_dir, mix_dir, counts, result, len(examples), dropped)
+    (out_dir / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    return card
+
+
+def stage_card(
+    name: str,
+    cfg: StageConfig,
+    init_dir: Path,
+    mix_dir: Path,
+    counts: dict,
+    result: TrainResult,
+    n_examples: int,
+    dropped: int,
+) -> dict:
+    parent_card = init_dir / CARD
+    lineage = json.loads(parent_card.read_text())["lineage"] if parent_card.exists() else []
+    return {
+        "stage": name,
+        "lineage": [*lineage, name],
+        "init": init_dir.name,
+        "params": dataclasses.asdict(cfg),
+        "data": {"mixture": str(mix_dir), "sha256": dir_sha256(mix_dir), "examples": n_examples, "dropped": dropped},
+        "parameters": counts,
+        "training": {
+            "steps": result.steps,
+            "tokens": result.tokens,
+            "seconds": round(result.seconds, 3),
+            "loss_first": result.losses[0],
+            "loss_last": result.losses[-1],
+            "losses": result.losses,
+        },
+    }
+
+
+def dir_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()

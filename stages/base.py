@@ -1,0 +1,33 @@
+"""Assemble P0, the untouched baseline every phase is measured against.
+
+Builds (or loads) the vision tower and the LLM, adds a freshly initialised 2-layer GELU projector
+and, at the embedded scale, trains a byte-level BPE tokenizer on the corpus.
+"""
+
+from pathlib import Path
+
+import typer
+
+from finstage.config import parse, stage_params
+from finstage.model.assemble import ModelConfig
+from finstage.model.base import build_base
+
+
+def load_config(params: dict) -> ModelConfig:
+    """The only place this stage reads params (tests call it with the params dvc.yaml declares)."""
+    return parse(ModelConfig, params["model"], "model")
+
+
+def main(
+    pages: Path = typer.Option(..., help="Page store (tokenizer training text)."),
+    records: list[Path] = typer.Option(..., help="Record folders whose messages the tokenizer also sees."),
+    out: Path = typer.Option(..., help="Checkpoint folder to write (models/p0)."),
+    stage: str = typer.Option(None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."),
+) -> None:
+    cfg = load_config(stage_params(stage))
+    card = build_base(cfg, pages, records, out)
+    typer.echo(f"P0: {card['parameters']} tokenizer={card['tokenizer']}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,47 @@
+"""One training stage of the recipe (p1_s1 … p3_s2): train what its plan says, hand off a checkpoint.
+
+The plan (modules, adapter, quantisation, LRs per group, schedule) is `train.<name>` in
+params.yaml; `--init` is the previous stage's checkpoint, which is how DVC chains the stages.
+"""
+
+from pathlib import Path
+
+import typer
+from dvclive import Live
+
+from finstage.config import ParamsError, parse, stage_params
+from finstage.model.plan import StageConfig
+from finstage.train.stage import run_stage
+
+
+def load_config(params: dict, name: str) -> StageConfig:
+    """The only place this stage reads params (tests call it with the params dvc.yaml declares)."""
+    return parse(StageConfig, params["train"][name], f"train.{name}")
+
+
+def main(
+    name: str = typer.Option(..., help="Training stage name, a key of `train` in params.yaml."),
+    init: Path = typer.Option(..., help="Checkpoint this stage starts from."),
+    data: Path = typer.Option(..., help="Mixture folder (Parquet records)."),
+    pages: Path = typer.Option(..., help="Page store for image records."),
+    out: Path = typer.Option(..., help="Checkpoint folder to write."),
+    curves: Path = typer.Option(..., help="DVCLive folder for training curves."),
+    stage: str = typer.Option(None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."),
+) -> None:
+    cfg = load_config(stage_params(stage), name)
+    if init.name != cfg.init:
+        raise ParamsError(f"train.{name}.init is {cfg.init!r} but --init is {init}; regenerate dvc.yaml's cmd")
+    with Live(dir=str(curves), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+
+        def log(step: int, metrics: dict[str, float]) -> None:
+            for key, value in metrics.items():
+                live.log_metric(key, value, plot=True)
+            live.next_step()
+
+        card = run_stage(name, cfg, init, data, pages, out, log)
+    t = card["training"]
+    typer.echo(f"{name}: {t['steps']} steps, loss {t['loss_first']:.3f} -> {t['loss_last']:.3f} in {t['seconds']:.1f}s")
+
+
+if __name__ == "__main__":
+    typer.run(main)
