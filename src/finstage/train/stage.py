@@ -51,6 +51,7 @@ def run_stage(
     image_size = model.config.vision_config.image_size
     encoder = ChatEncoder(tokenizer, image_token_id, model.config.image_seq_length, cfg.max_seq_len)
     examples, dropped = encode_records(mix_dir, encoder)
+    torch.manual_seed(cfg.seed)  # LoRA init draws random numbers: same seed, same adapter
     model = apply_plan(model, cfg)
     counts = parameter_counts(model)
     store = PageStore(pages_dir) if any(e.images for e in examples) else None

@@ -1,0 +1,102 @@
+"""Shared fixtures: a tiny P0 checkpoint, a few pages, and records, all built offline in seconds."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image, ImageDraw
+
+from finstage.config import parse
+from finstage.model.assemble import ModelConfig, build_p0
+from finstage.model.tokenizer import train_tokenizer
+from finstage.pages.store import page_id, write_pages
+from finstage.records import make_record, write_records
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = [
+    "令和6年度 一般会計予算 （単位：百万円）",
+    "歳出合計 1,234,567 1,200,000 △34,567",
+    "前年度比3.2%増の1,234億円となりました。",
+    "このページの文字を書き起こしてください。",
+    "売上高は前年同期比で増加し、営業利益も改善しました。",
+]
+
+
+def repo_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def tiny_model_config() -> ModelConfig:
+    return parse(
+        ModelConfig,
+        {
+            "vision": {"config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                                  "num_attention_heads": 2, "image_size": 32, "patch_size": 16}},
+            "llm": {"config": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                               "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256}},
+            "tokenizer": {"vocab_size": 400},
+        },
+        "model",
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_p0(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("p0")
+    tokenizer = train_tokenizer(TEXTS * 20, 400)
+    model = build_p0(tiny_model_config(), tokenizer)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def _png(seed: int) -> bytes:
+    image = Image.new("RGB", (64, 80), "white")
+    ImageDraw.Draw(image).rectangle([4 + seed, 4, 40, 20 + seed], outline="black")
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_pages(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pages")
+    pages = [
+        {"page_id": page_id(f"{i:064x}", 0), "doc_sha256": f"{i:064x}", "page_index": 0,
+         "width": 64, "height": 80, "png": _png(i), "text": TEXTS[i % len(TEXTS)]}
+        for i in range(4)
+    ]
+    write_pages(out, pages)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_mixes(tmp_path_factory, tiny_pages) -> dict[str, Path]:
+    """One visual and one text-only mixture, 8 records each."""
+    root = tmp_path_factory.mktemp("mix")
+    pids = [page_id(f"{i:064x}", 0) for i in range(4)]
+    visual = [
+        make_record(f"v{i}", "synth/ocr", [
+            {"role": "user", "content": "<image>このページの文字を書き起こしてください。"},
+            {"role": "assistant", "content": TEXTS[i % len(TEXTS)]},
+        ], images=[pids[i % 4]])
+        for i in range(8)
+    ]
+    text = [
+        make_record(f"t{i}", "distill/math", [
+            {"role": "user", "content": "前年度比は?"},
+            {"role": "assistant", "content": TEXTS[(i + 2) % len(TEXTS)]},
+        ])
+        for i in range(8)
+    ]
+    write_records(root / "visual", visual)
+    write_records(root / "text", text)
+    return {"visual": root / "visual", "text": root / "text"}
