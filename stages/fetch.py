@@ -1,0 +1,34 @@
+"""Bring every source listed in the manifest (local files, directories, file:// and allowed
+http(s) URLs) into a content-addressed store, validating each PDF with PyMuPDF. Bad files are
+quarantined and counted, duplicates stored once, so later stages only ever see usable PDFs and
+every page can be traced back to its source and licence."""
+
+from pathlib import Path
+
+import typer
+
+from finstage.config import parse, stage_params
+from finstage.corpus.fetch import FetchConfig, fetch, format_report
+
+
+def load_config(params: dict) -> FetchConfig:
+    """The only place this stage reads params (tests call it with the params dvc.yaml declares)."""
+    return parse(FetchConfig, params["fetch"], "fetch")
+
+
+def main(
+    manifest: Path = typer.Option(
+        ..., help="source manifest YAML (format: finstage.corpus.manifest)"
+    ),
+    out: Path = typer.Option(..., help="store folder: objects/, quarantine/, index.jsonl"),
+    stage: str = typer.Option(
+        None, envvar="DVC_STAGE", help="DVC stage whose declared params to read"
+    ),
+) -> None:
+    cfg = load_config(stage_params(stage))
+    report = fetch(manifest, out, cfg)
+    typer.echo(format_report(report, out))
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,35 @@
+"""Render every valid PDF in the store to page images plus a reading-order text layer (one visual
+line per line, so table rows stay whole), written as Parquet page shards. Every later stage
+refers to pages by id instead of touching PDFs again."""
+
+from pathlib import Path
+
+import typer
+
+from finstage.config import parse, stage_params
+from finstage.pages.render import RenderConfig, render_store
+
+
+def load_config(params: dict) -> RenderConfig:
+    """The only place this stage reads params (tests call it with the params dvc.yaml declares)."""
+    return parse(RenderConfig, params["render"], "render")
+
+
+def main(
+    store: Path = typer.Option(..., help="store folder written by the fetch stage"),
+    out: Path = typer.Option(..., help="page shards folder: pages-*.parquet, render_report.json"),
+    stage: str = typer.Option(
+        None, envvar="DVC_STAGE", help="DVC stage whose declared params to read"
+    ),
+) -> None:
+    cfg = load_config(stage_params(stage))
+    report = render_store(store, out, cfg)
+    typer.echo(
+        f"render: {report['pages']} pages from {report['documents']} documents, "
+        f"{report['failed_pages']} page(s) and {report['failed_documents']} document(s) failed "
+        f"-> {out}"
+    )
+
+
+if __name__ == "__main__":
+    typer.run(main)

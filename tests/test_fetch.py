@@ -1,0 +1,476 @@
+"""Fetch: validation and quarantine, dedup, manifest errors, and polite HTTP against 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import importlib.util
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from finstage.config import ParamsError
+from finstage.corpus.fetch import (
+    FetchConfig,
+    FetchError,
+    fetch,
+    format_report,
+    read_index,
+    validate_pdf,
+)
+from finstage.corpus.generate import CorpusConfig, corrupt_bytes, generate_document
+from finstage.corpus.manifest import ManifestError, load_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PARAMS = {
+    "fetch": {
+        "allowed_hosts": [],
+        "user_agent": "finstage-fetch/0.1 (research crawler; contact: set fetch.user_agent)",
+        "timeout_s": 30.0,
+        "retries": 3,
+        "backoff_s": 2.0,
+        "max_backoff_s": 120.0,
+        "delay_s": 2.0,
+        "max_bytes": 200000000,
+        "max_pages": 2000,
+        "allow_owner_password": False,
+        "auth_env": {},
+    }
+}
+
+
+def load_stage(name: str):
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pdf(number: int, pages: int = 1) -> bytes:
+    cfg = CorpusConfig(seed=11, layouts=["notice"], min_pages=pages, max_pages=pages)
+    return generate_document(cfg, number)[1]
+
+
+def encrypted(user_pw: str | None) -> bytes:
+    with pymupdf.open(stream=pdf(0)) as doc:
+        return doc.tobytes(
+            encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="owner", user_pw=user_pw or ""
+        )
+
+
+def write_manifest(path: Path, sources: list[dict], **top) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump({"version": 1, **top, "sources": sources}, allow_unicode=True))
+    return path
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# local sources
+
+
+@pytest.fixture
+def local_sources(tmp_path):
+    pdfs = tmp_path / "in" / "pdfs"
+    pdfs.mkdir(parents=True)
+    good = {name: pdf(i) for i, name in enumerate(["a", "b", "c"])}
+    for name, data in good.items():
+        (pdfs / f"{name}.pdf").write_bytes(data)
+    (pdfs / "copy-of-a.pdf").write_bytes(good["a"])
+    (pdfs / "truncated.pdf").write_bytes(corrupt_bytes("truncated", good["b"]))
+    (pdfs / "error-page.pdf").write_bytes(corrupt_bytes("not_pdf", b""))
+    (pdfs / "locked.pdf").write_bytes(encrypted("secret"))
+    (pdfs / "restricted.pdf").write_bytes(encrypted(None))
+    (pdfs / "empty.pdf").write_bytes(b"")
+    (pdfs / "notes.txt").write_text("not listed: only *.pdf files are taken from a directory")
+    extra = tmp_path / "in" / "single.pdf"
+    extra.write_bytes(good["c"])
+    manifest = write_manifest(
+        tmp_path / "sources.yaml",
+        [
+            {"path": "in/pdfs", "license": "generated", "org": "青葉財務局"},
+            {"path": "in/single.pdf"},
+            {"url": extra.as_uri(), "org": "other"},
+        ],
+        defaults={"license": "PDL1.0"},
+    )
+    return tmp_path, manifest, good
+
+
+def test_local_fetch_stores_quarantines_and_deduplicates(local_sources):
+    base, manifest, good = local_sources
+    store = base / "store"
+    report = fetch(manifest, store, FetchConfig(), base_dir=base, progress=False)
+
+    assert report["files"] == 11
+    assert report["stored"] == 3
+    assert report["duplicates"] == 3  # copy-of-a, single.pdf and its file:// URL
+    assert report["quarantined"] == 5
+    assert report["failed"] == 0
+    rows = read_index(store, status=None)
+    by_source = {row["source"]: row for row in rows}
+    reasons = {Path(r["source"]).name: r["reason"] for r in rows if r["status"] == "quarantined"}
+    assert reasons["truncated.pdf"].startswith("truncated")
+    assert reasons["error-page.pdf"].startswith("not a PDF")
+    assert reasons["empty.pdf"].startswith("not a PDF")
+    assert reasons["locked.pdf"].startswith("encrypted: needs a password")
+    assert (
+        reasons["restricted.pdf"].startswith("encrypted")
+        and "allow_owner_password" in reasons["restricted.pdf"]
+    )
+    assert Counter(report["reasons"]) == Counter({"not a PDF": 2, "truncated": 1, "encrypted": 2})
+
+    for name, data in good.items():
+        row = by_source[f"in/pdfs/{name}.pdf"]
+        assert row["status"] == "ok" and row["sha256"] == sha(data) and row["pages"] == 1
+        assert row["path"] == f"objects/{sha(data)[:2]}/{sha(data)}.pdf"
+        assert (store / row["path"]).read_bytes() == data
+        assert row["license"] == "generated" and row["org"] == "青葉財務局"
+    a_sources = [s["source"] for s in by_source["in/pdfs/a.pdf"]["sources"]]
+    assert a_sources == ["in/pdfs/a.pdf", "in/pdfs/copy-of-a.pdf"]
+    c_sources = by_source["in/pdfs/c.pdf"]["sources"]
+    assert [s["source"] for s in c_sources][1:] == [
+        "in/single.pdf",
+        (base / "in" / "single.pdf").as_uri(),
+    ]
+    assert c_sources[1]["license"] == "PDL1.0" and c_sources[2]["org"] == "other"
+    for row in rows:
+        if row["status"] == "quarantined":
+            assert (
+                row["path"] == f"quarantine/{row['sha256']}.pdf" and (store / row["path"]).exists()
+            )
+    assert len(list((store / "objects").rglob("*.pdf"))) == 3
+    assert [r["source"] for r in rows] == sorted(
+        r["source"] for r in rows if r["source"].startswith("in/pdfs")
+    )
+    assert json.loads((store / "fetch_report.json").read_text()) == report
+    summary = format_report(report, store)
+    assert (
+        "3 stored, 3 duplicate(s), 5 quarantined, 0 failed" in summary
+        and "truncated.pdf" in summary
+    )
+
+
+def test_fetch_is_deterministic_and_restartable(local_sources):
+    base, manifest, _ = local_sources
+    fetch(manifest, base / "s1", FetchConfig(), base_dir=base, progress=False)
+    fetch(manifest, base / "s2", FetchConfig(), base_dir=base, progress=False)
+    fetch(manifest, base / "s2", FetchConfig(), base_dir=base, progress=False)  # over an old store
+    for name in ("index.jsonl", "fetch_report.json"):
+        assert (base / "s1" / name).read_bytes() == (base / "s2" / name).read_bytes()
+
+
+def test_limits_and_owner_password_switch():
+    two_pages = pdf(1, pages=2)
+    assert validate_pdf(two_pages, FetchConfig(max_pages=1))[0].startswith("too many pages: 2")
+    assert validate_pdf(two_pages, FetchConfig(max_bytes=1024))[0].startswith("too large")
+    assert validate_pdf(two_pages, FetchConfig()) == (None, 2)
+    assert validate_pdf(encrypted(None), FetchConfig(allow_owner_password=True)) == (None, 1)
+    assert validate_pdf(encrypted("pw"), FetchConfig(allow_owner_password=True))[0].startswith(
+        "encrypted"
+    )
+
+
+def test_oversized_local_file_is_quarantined_without_reading_it(tmp_path):
+    (tmp_path / "big.pdf").write_bytes(b"%PDF-1.7\n" + b"0" * 5000 + b"\n%%EOF\n")
+    manifest = write_manifest(tmp_path / "m.yaml", [{"path": "big.pdf"}])
+    report = fetch(
+        manifest, tmp_path / "store", FetchConfig(max_bytes=2048), base_dir=tmp_path, progress=False
+    )
+    assert report["quarantined"] == 1 and report["reasons"] == {"too large": 1}
+
+
+def test_refuses_to_wipe_a_folder_that_is_not_a_store(local_sources):
+    base, manifest, _ = local_sources
+    (base / "precious").mkdir()
+    (base / "precious" / "thesis.tex").write_text("do not delete")
+    with pytest.raises(FetchError, match="not a finstage store"):
+        fetch(manifest, base / "precious", FetchConfig(), base_dir=base, progress=False)
+    assert (base / "precious" / "thesis.tex").exists()
+
+
+@pytest.mark.parametrize(
+    ("sources", "message"),
+    [
+        (
+            [{"path": "in/pdfs"}, {"path": "x.pdf", "licence": "PDL1.0"}],
+            r"sources\[1\]: unknown key\(s\) \['licence'\]",
+        ),
+        ([{"path": "in/nowhere.pdf"}], r"sources\[0\]: 'in/nowhere.pdf' does not exist"),
+        (
+            [{"path": "a.pdf", "url": "https://x.go.jp/a.pdf"}],
+            r"sources\[0\]: give exactly one of 'path' or 'url'",
+        ),
+        (
+            [{"url": "ftp://x.go.jp/a.pdf"}],
+            r"sources\[0\]\.url 'ftp://x.go.jp/a.pdf': scheme must be",
+        ),
+        (
+            [{"path": "in/pdfs", "recursive": "yes"}],
+            r"sources\[0\]\.recursive must be true or false",
+        ),
+        (["in/pdfs"], r"sources\[0\]: must be a mapping"),
+        ([], "'sources' must be a non-empty list"),
+    ],
+)
+def test_malformed_manifest_fails_naming_the_entry(local_sources, sources, message):
+    base, _, _ = local_sources
+    manifest = write_manifest(base / "bad.yaml", sources)
+    with pytest.raises(ManifestError, match=message) as err:
+        fetch(manifest, base / "store", FetchConfig(), base_dir=base, progress=False)
+    assert "bad.yaml" in str(err.value)
+    assert not (base / "store").exists()  # nothing was started
+
+
+def test_manifest_version_and_yaml_errors(tmp_path):
+    (tmp_path / "m.yaml").write_text("sources: [{path: x}]\n")
+    with pytest.raises(ManifestError, match="'version' must be 1"):
+        load_manifest(tmp_path / "m.yaml")
+    (tmp_path / "m.yaml").write_text("version: 1\nsources: [{path: x\n")
+    with pytest.raises(ManifestError, match="not valid YAML"):
+        load_manifest(tmp_path / "m.yaml")
+    with pytest.raises(ManifestError, match="manifest not found"):
+        load_manifest(tmp_path / "missing.yaml")
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP on loopback
+
+
+class Site:
+    """A tiny loopback web server whose behaviour each test sets."""
+
+    def __init__(self):
+        self.hits: Counter[str] = Counter()
+        self.user_agents: list[str] = []
+        self.auth_seen: list[str | None] = []
+        self.robots: str | None = "User-agent: *\nDisallow: /private/\n"
+        self.robots_status = 200
+        self.files = {
+            "/docs/a.pdf": pdf(0),
+            "/docs/a-mirror.pdf": pdf(0),
+            "/flaky.pdf": pdf(1),
+            "/private/secret.pdf": pdf(2),
+            "/big.pdf": b"%PDF-1.7\n" + b"0" * 40_000 + b"\n%%EOF\n",
+            "/auth.pdf": pdf(3),
+        }
+        site = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):  # noqa: N802
+                path = self.path
+                site.hits[path] += 1
+                site.user_agents.append(self.headers.get("User-Agent"))
+                if path == "/robots.txt":
+                    if site.robots is None or site.robots_status != 200:
+                        return self.send_error(
+                            site.robots_status if site.robots is not None else 404
+                        )
+                    return self.reply(site.robots.encode(), "text/plain")
+                if path == "/flaky.pdf" and site.hits[path] == 1:
+                    return self.send_error(500)
+                if path == "/down.pdf":
+                    return self.send_error(500)
+                if path == "/redirect.pdf":
+                    self.send_response(302)
+                    self.send_header("Location", f"http://localhost:{site.port}/docs/a.pdf")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                if path == "/auth.pdf":
+                    site.auth_seen.append(self.headers.get("Authorization"))
+                    if self.headers.get("Authorization") != "Bearer s3cret":
+                        return self.send_error(401)
+                if path in site.files:
+                    return self.reply(site.files[path], "application/pdf")
+                return self.send_error(404)
+
+            def reply(self, body: bytes, content_type: str):
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", f'"{sha(body)[:12]}"')
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+@pytest.fixture
+def site():
+    s = Site()
+    s.thread.start()
+    yield s
+    s.server.shutdown()
+    s.server.server_close()
+
+
+def http_config(**changes) -> FetchConfig:
+    base = dict(
+        allowed_hosts=["127.0.0.1"],
+        timeout_s=5.0,
+        retries=2,
+        backoff_s=0.01,
+        max_backoff_s=0.05,
+        delay_s=0.0,
+        max_bytes=30_000,
+    )
+    return FetchConfig(**{**base, **changes})
+
+
+def test_http_fetch_is_polite_and_records_failures(site, tmp_path, monkeypatch):
+    monkeypatch.setenv("FINSTAGE_TEST_TOKEN", "Bearer s3cret")
+    paths = [
+        "/docs/a.pdf",
+        "/docs/a-mirror.pdf",
+        "/flaky.pdf",
+        "/down.pdf",
+        "/private/secret.pdf",
+        "/big.pdf",
+        "/redirect.pdf",
+        "/auth.pdf",
+        "/missing.pdf",
+    ]
+    manifest = write_manifest(
+        tmp_path / "m.yaml", [{"url": site.url(p), "license": "PDL1.0"} for p in paths]
+    )
+    cfg = http_config(auth_env={"127.0.0.1": "FINSTAGE_TEST_TOKEN"})
+    sleeps: list[float] = []
+    report = fetch(manifest, tmp_path / "store", cfg, progress=False, sleep=sleeps.append)
+
+    rows = {
+        row["source"].split(str(site.port))[1]: row
+        for row in read_index(tmp_path / "store", status=None)
+    }
+    assert set(rows) == set(paths) - {"/docs/a-mirror.pdf"}
+    assert report["stored"] == 3 and report["duplicates"] == 1 and report["failed"] == 5
+    assert rows["/docs/a.pdf"]["status"] == "ok"
+    assert [s["source"] for s in rows["/docs/a.pdf"]["sources"]] == [
+        site.url("/docs/a.pdf"),
+        site.url("/docs/a-mirror.pdf"),
+    ]
+    meta = rows["/docs/a.pdf"]["sources"][0]
+    assert meta["content_type"] == "application/pdf" and meta["http_status"] == 200 and meta["etag"]
+    # a 500 then a 200 is retried and succeeds, after a backoff
+    assert rows["/flaky.pdf"]["status"] == "ok" and site.hits["/flaky.pdf"] == 2
+    assert 0.01 in sleeps
+    # a persistent 500 is retried, then recorded as a failure
+    assert rows["/down.pdf"]["status"] == "failed" and "HTTP 500" in rows["/down.pdf"]["reason"]
+    assert site.hits["/down.pdf"] == cfg.retries + 1
+    # robots.txt Disallow is respected: the file is never requested
+    assert (
+        "robots.txt" in rows["/private/secret.pdf"]["reason"]
+        and site.hits["/private/secret.pdf"] == 0
+    )
+    assert site.hits["/robots.txt"] == 1
+    assert (tmp_path / "store" / "robots" / f"127.0.0.1_{site.port}.txt").read_text() == site.robots
+    assert "max_bytes" in rows["/big.pdf"]["reason"]
+    assert "not in fetch.allowed_hosts" in rows["/redirect.pdf"]["reason"]
+    assert (
+        "HTTP 404" in rows["/missing.pdf"]["reason"] and site.hits["/missing.pdf"] == 1
+    )  # no retry
+    # the secret comes from the environment, is sent, and is written nowhere
+    assert rows["/auth.pdf"]["status"] == "ok" and site.auth_seen == ["Bearer s3cret"]
+    stored_text = "".join(
+        p.read_text(errors="ignore") for p in (tmp_path / "store").rglob("*.json*")
+    )
+    assert "s3cret" not in stored_text
+    assert set(site.user_agents) == {cfg.user_agent}
+
+
+def test_disallowed_host_is_rejected_before_any_request(site, tmp_path):
+    url = site.url("/docs/a.pdf", host="localhost")
+    manifest = write_manifest(tmp_path / "m.yaml", [{"url": site.url("/docs/a.pdf")}, {"url": url}])
+    with pytest.raises(ManifestError, match="fetch.allowed_hosts") as err:
+        fetch(manifest, tmp_path / "store", http_config(), progress=False)
+    assert url in str(err.value) and "sources[1]" in str(err.value)
+    assert sum(site.hits.values()) == 0
+
+
+def test_crawl_delay_from_robots_is_honoured(site, tmp_path):
+    site.robots = "User-agent: *\nCrawl-delay: 7\n"
+    manifest = write_manifest(
+        tmp_path / "m.yaml", [{"url": site.url(p)} for p in ["/docs/a.pdf", "/flaky.pdf"]]
+    )
+    sleeps: list[float] = []
+    fetch(manifest, tmp_path / "store", http_config(), progress=False, sleep=sleeps.append)
+    assert (
+        sum(1 for s in sleeps if 6.0 < s <= 7.0) >= 2
+    )  # between the two files and before the retry
+
+
+def test_unreadable_robots_means_no_fetch(site, tmp_path):
+    site.robots_status = 503
+    manifest = write_manifest(tmp_path / "m.yaml", [{"url": site.url("/docs/a.pdf")}])
+    report = fetch(
+        manifest, tmp_path / "store", http_config(retries=1), progress=False, sleep=lambda s: None
+    )
+    assert report["failed"] == 1 and "robots.txt" in report["problems"][0]["reason"]
+    assert site.hits["/docs/a.pdf"] == 0 and site.hits["/robots.txt"] == 2
+
+
+def test_missing_robots_allows_everything(site, tmp_path):
+    site.robots = None  # 404
+    manifest = write_manifest(tmp_path / "m.yaml", [{"url": site.url("/private/secret.pdf")}])
+    assert fetch(manifest, tmp_path / "store", http_config(), progress=False)["stored"] == 1
+
+
+def test_missing_auth_variable_is_a_clear_error(site, tmp_path, monkeypatch):
+    monkeypatch.delenv("FINSTAGE_TEST_TOKEN", raising=False)
+    manifest = write_manifest(tmp_path / "m.yaml", [{"url": site.url("/auth.pdf")}])
+    with pytest.raises(FetchError, match="FINSTAGE_TEST_TOKEN"):
+        fetch(
+            manifest,
+            tmp_path / "store",
+            http_config(auth_env={"127.0.0.1": "FINSTAGE_TEST_TOKEN"}),
+            progress=False,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# params
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"allowed_hosts": ["https://www.fsa.go.jp/"]}, r"fetch.allowed_hosts\[0\]"),
+        ({"retries": -1}, "fetch.retries"),
+        ({"timeout_s": 0}, "fetch.timeout_s"),
+        ({"max_bytes": 10}, "fetch.max_bytes"),
+        ({"max_backoff_s": 1.0}, "fetch.max_backoff_s"),
+        ({"user_agent": " "}, "fetch.user_agent"),
+        ({"auth_env": {"www.fsa.go.jp": "TOKEN"}}, r"fetch.auth_env.www.fsa.go.jp"),
+        (
+            {"allowed_hosts": ["www.fsa.go.jp"], "auth_env": {"www.fsa.go.jp": "Bearer abc"}},
+            "fetch.auth_env",
+        ),
+        ({"allow_owner_password": "yes"}, "fetch.allow_owner_password"),
+        ({"alowed_hosts": []}, "fetch.alowed_hosts"),
+    ],
+)
+def test_invalid_params_name_the_key(change, key):
+    with pytest.raises(ParamsError, match=key):
+        load_stage("fetch").load_config({"fetch": {**DEFAULT_PARAMS["fetch"], **change}})
+
+
+def test_default_params_parse():
+    assert load_stage("fetch").load_config(DEFAULT_PARAMS) == FetchConfig()

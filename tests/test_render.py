@@ -1,0 +1,194 @@
+"""Render: RGB PNG page shards within the size cap, a line-faithful text layer, failures kept."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pymupdf
+import pytest
+from PIL import Image
+
+from finstage.config import ParamsError
+from finstage.corpus.fetch import FetchConfig, fetch, read_index
+from finstage.corpus.generate import CorpusConfig, fmt_int, generate_corpus, read_truth
+from finstage.pages import render as render_module
+from finstage.pages.render import RenderConfig, group_lines, render_store
+from finstage.pages.store import PageStore, page_id
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PARAMS = {
+    "render": {
+        "dpi": 72,
+        "max_side": 384,
+        "line_tolerance": 0.5,
+        "png_compress_level": 6,
+        "workers": 1,
+        "shard_size": 500,
+    }
+}
+
+
+def load_stage(name: str):
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """A fetched store of a small generated corpus (6 documents, 2 broken files)."""
+    root = tmp_path_factory.mktemp("render")
+    generate_corpus(CorpusConfig(seed=5, documents=6, corrupt=2), root / "corpus", progress=False)
+    (root / "sources.yaml").write_text("version: 1\nsources:\n  - path: corpus/pdfs\n")
+    fetch(root / "sources.yaml", root / "store", FetchConfig(), base_dir=root, progress=False)
+    return root
+
+
+def test_group_lines_joins_words_on_one_baseline():
+    words = [
+        (300.0, 99.25, 345.0, 112.99, "1,200,000", 3, 0, 0),  # Helvetica: slightly taller box
+        (50.0, 100.0, 90.0, 112.0, "歳出合計", 1, 0, 0),  # CJK font box
+        (400.0, 99.25, 440.0, 112.99, "△34,567", 4, 0, 0),
+        (200.0, 99.25, 245.0, 112.99, "1,234,567", 2, 0, 0),
+        (50.0, 118.0, 100.0, 130.0, "次の行", 5, 0, 0),
+        (50.0, 60.0, 150.0, 75.0, "見出し", 0, 0, 0),
+        (10.0, 60.0, 20.0, 75.0, "  ", 0, 0, 1),  # whitespace-only words are dropped
+    ]
+    assert group_lines(words) == ["見出し", "歳出合計 1,234,567 1,200,000 △34,567", "次の行"]
+    assert group_lines(words, tolerance=0.01) != group_lines(words)  # the tolerance matters
+    assert group_lines([]) == []
+
+
+def test_render_writes_every_valid_page(store, tmp_path):
+    report = render_store(store / "store", tmp_path, RenderConfig(), progress=False)
+    truth = read_truth(store / "corpus")
+    total_pages = sum(r["pages"] for r in truth)
+    assert report == {
+        "documents": 6,
+        "pages": total_pages,
+        "failed_pages": 0,
+        "failed_documents": 0,
+        "failures": [],
+    }
+    assert json.loads((tmp_path / "render_report.json").read_text()) == report
+
+    pages = PageStore(tmp_path)
+    assert len(pages) == total_pages
+    for record in truth:
+        for index in range(record["pages"]):
+            page = pages[page_id(record["sha256"], index)]
+            assert page["doc_sha256"] == record["sha256"] and page["page_index"] == index
+            image = Image.open(io.BytesIO(page["png"]))
+            assert image.format == "PNG" and image.mode == "RGB"
+            assert image.size == (page["width"], page["height"])
+            assert max(image.size) == 384  # A4 at 72 dpi is 595x842, capped to 384 on the long side
+        for table in record["tables"]:
+            for row in table["rows"]:
+                line = " ".join([row["label"], *map(fmt_int, row["values"])])
+                assert line in pages[page_id(record["sha256"], row["page"])]["text"].split("\n")
+        for fact in record["facts"]:
+            assert fact["sentence"] in pages[page_id(record["sha256"], fact["page"])][
+                "text"
+            ].replace("\n", "")
+
+
+def test_quarantined_files_are_not_rendered(store, tmp_path):
+    render_store(store / "store", tmp_path, RenderConfig(), progress=False)
+    quarantined = {r["sha256"] for r in read_index(store / "store", status="quarantined")}
+    assert len(quarantined) == 2
+    assert not {p["doc_sha256"] for p in PageStore(tmp_path)} & quarantined
+
+
+def test_dpi_without_cap_and_sharding(store, tmp_path):
+    cfg = RenderConfig(dpi=36, max_side=None, shard_size=4)
+    report = render_store(store / "store", tmp_path, cfg, progress=False)
+    shards = sorted(tmp_path.glob("pages-*.parquet"))
+    assert len(shards) == -(-report["pages"] // 4)
+    row = pq.read_table(shards[0]).to_pylist()[0]
+    assert (row["width"], row["height"]) == (298, 421)  # 595x842 pt at half scale
+
+
+def test_parallel_workers_give_identical_output(store, tmp_path):
+    render_store(store / "store", tmp_path / "one", RenderConfig(), progress=False)
+    render_store(store / "store", tmp_path / "two", RenderConfig(workers=2), progress=False)
+    one = pq.read_table(tmp_path / "one" / "pages-00000.parquet")
+    two = pq.read_table(tmp_path / "two" / "pages-00000.parquet")
+    assert one.equals(two)
+
+
+def test_failures_are_recorded_and_skipped(store, tmp_path, monkeypatch):
+    # a stored object that no longer opens, and a page whose rasterisation raises
+    broken_store = tmp_path / "store"
+    import shutil
+
+    shutil.copytree(store / "store", broken_store)
+    rows = read_index(broken_store)
+    (broken_store / rows[0]["path"]).write_bytes(b"garbage")
+    k, multi = next((k, r) for k, r in enumerate(rows) if k > 0 and r["pages"] > 1)
+    target = sum(r["pages"] for r in rows[1:k]) + 1  # page 1 of `multi`, in rendering order
+    calls = []
+    real = render_module.render_page
+
+    def flaky(page, cfg):
+        calls.append(page.number)
+        if len(calls) - 1 == target:
+            assert page.number == 1
+            raise RuntimeError("simulated rasteriser crash")
+        return real(page, cfg)
+
+    monkeypatch.setattr(render_module, "render_page", flaky)
+    report = render_store(broken_store, tmp_path / "pages", RenderConfig(), progress=False)
+    assert report["failed_documents"] == 1 and report["failed_pages"] == 1
+    failed_page = next(f for f in report["failures"] if f["page_index"] is not None)
+    assert failed_page == {
+        "doc_sha256": multi["sha256"],
+        "page_index": 1,
+        "reason": "RuntimeError: simulated rasteriser crash",
+    }
+    ids = {p["page_id"] for p in PageStore(tmp_path / "pages")}
+    assert page_id(multi["sha256"], 0) in ids and page_id(multi["sha256"], 1) not in ids
+    assert not any(i.startswith(rows[0]["sha256"][:16]) for i in ids)
+    assert report["pages"] == sum(r["pages"] for r in rows) - rows[0]["pages"] - 1
+
+
+def test_render_page_respects_max_side_for_odd_sizes():
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=1000.3, height=333.7)
+        png, width, height = render_module.render_page(page, RenderConfig(dpi=300, max_side=257))
+        assert max(width, height) <= 257 and Image.open(io.BytesIO(png)).size == (width, height)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"dpi": 5}, "render.dpi"),
+        ({"max_side": 8}, "render.max_side"),
+        ({"line_tolerance": 0}, "render.line_tolerance"),
+        ({"png_compress_level": 10}, "render.png_compress_level"),
+        ({"workers": 0}, "render.workers"),
+        ({"dpi": 72.5}, "render.dpi"),
+        ({"max_sides": 384}, "render.max_sides"),
+    ],
+)
+def test_invalid_params_name_the_key(change, key):
+    with pytest.raises(ParamsError, match=key):
+        load_stage("render").load_config({"render": {**DEFAULT_PARAMS["render"], **change}})
+
+
+def test_stage_script(store, tmp_path, monkeypatch):
+    stage = load_stage("render")
+    assert stage.load_config(DEFAULT_PARAMS) == RenderConfig()
+    assert (
+        stage.load_config({"render": {**DEFAULT_PARAMS["render"], "max_side": None}}).max_side
+        is None
+    )
+    monkeypatch.setattr(
+        stage, "stage_params", lambda name: DEFAULT_PARAMS if name == "render" else {}
+    )
+    stage.main(store=store / "store", out=tmp_path, stage="render")
+    assert (tmp_path / "render_report.json").exists() and len(PageStore(tmp_path)) > 6
