@@ -19,13 +19,12 @@ def load_config(params: dict) -> ModelConfig:
 
 
 def main(
-    pages: Path = typer.Option(..., help="Page store (tokenizer training text)."),
-    records: list[Path] = typer.Option(..., help="Record folders whose messages the tokenizer also sees."),
+    records: list[Path] = typer.Option(..., help="Training record folders whose text the tokenizer is trained on."),
     out: Path = typer.Option(..., help="Checkpoint folder to write (models/p0)."),
     stage: str = typer.Option(None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."),
 ) -> None:
     cfg = load_config(stage_params(stage))
-    card = build_base(cfg, pages, records, out)
+    card = build_base(cfg, records, out)
     typer.echo(f"P0: {card['parameters']} tokenizer={card['tokenizer']}")
 
 

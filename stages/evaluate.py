@@ -15,7 +15,7 @@ def load_config(params: dict) -> EvalConfig:
 
 def main(
     checkpoint: Path = typer.Option(..., help="Checkpoint folder (models/<name>)."),
-    bench: Path = typer.Option(..., help="Folder with the text benchmark files (gsm8k.jsonl, chabsa.jsonl)."),
+    bench: Path = typer.Option(..., help="Benchmark folder (gsm8k/test.jsonl, chabsa/test.jsonl)."),
     visual: Path = typer.Option(..., help="Held-out visual records (folder with ocr/ and vqa/)."),
     pages: Path = typer.Option(..., help="Page store."),
     metrics: Path = typer.Option(..., help="Metrics JSON to write."),
@@ -23,7 +23,7 @@ def main(
     stage: str = typer.Option(None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."),
 ) -> None:
     cfg = load_config(stage_params(stage))
-    inputs = EvalInputs(bench / "gsm8k.jsonl", bench / "chabsa.jsonl", visual / "ocr", visual / "vqa", pages)
+    inputs = EvalInputs(bench / "gsm8k" / "test.jsonl", bench / "chabsa" / "test.jsonl", visual / "ocr", visual / "vqa", pages)
     scores, preds = evaluate_checkpoint(checkpoint, inputs, cfg)
     write_metrics(scores, preds, metrics, predictions)
     typer.echo(f"{checkpoint.name}: " + ", ".join(f"{t}={v}" for t, v in scores.items()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -58,6 +59,10 @@ def tiny_p0(tmp_path_factory) -> Path:
     return out
 
 
+def doc_sha(i: int) -> str:
+    return hashlib.sha256(str(i).encode()).hexdigest()
+
+
 def _png(seed: int) -> bytes:
     image = Image.new("RGB", (64, 80), "white")
     ImageDraw.Draw(image).rectangle([4 + seed, 4, 40, 20 + seed], outline="black")
@@ -70,7 +75,7 @@ def _png(seed: int) -> bytes:
 def tiny_pages(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pages")
     pages = [
-        {"page_id": page_id(f"{i:064x}", 0), "doc_sha256": f"{i:064x}", "page_index": 0,
+        {"page_id": page_id(doc_sha(i), 0), "doc_sha256": doc_sha(i), "page_index": 0,
          "width": 64, "height": 80, "png": _png(i), "text": TEXTS[i % len(TEXTS)]}
         for i in range(4)
     ]
@@ -82,7 +87,7 @@ def tiny_pages(tmp_path_factory) -> Path:
 def tiny_mixes(tmp_path_factory, tiny_pages) -> dict[str, Path]:
     """One visual and one text-only mixture, 8 records each."""
     root = tmp_path_factory.mktemp("mix")
-    pids = [page_id(f"{i:064x}", 0) for i in range(4)]
+    pids = [page_id(doc_sha(i), 0) for i in range(4)]
     visual = [
         make_record(f"v{i}", "synth/ocr", [
             {"role": "user", "content": "<image>このページの文字を書き起こしてください。"},

@@ -15,6 +15,8 @@ from finstage.evaluate.visual import char_error_rate
 from finstage.pages.store import page_id
 from finstage.records import make_record, write_records
 
+from .conftest import doc_sha
+
 
 @pytest.fixture(scope="module")
 def lm(tiny_p0):
@@ -78,7 +80,7 @@ def test_evaluate_checkpoint_writes_the_same_keys_with_counts(tmp_path, tiny_p0,
     with (bench / "chabsa.jsonl").open("w") as f:
         for i, pol in enumerate(["positive", "negative", "positive"]):
             f.write(json.dumps({"sentence": f"売上{i}", "target": "売上", "polarity": pol}, ensure_ascii=False) + "\n")
-    pid = page_id(f"{0:064x}", 0)
+    pid = page_id(doc_sha(0), 0)
     write_records(tmp_path / "ocr", [make_record("o", "synth/ocr", [
         {"role": "user", "content": "<image>書き起こしてください。"}, {"role": "assistant", "content": "歳出合計"}], [pid])])
     write_records(tmp_path / "vqa", [make_record("v", "synth/vqa", [

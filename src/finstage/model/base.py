@@ -9,14 +9,11 @@ from pathlib import Path
 
 from finstage.model.assemble import ModelConfig, build_p0, load_tokenizer, parameter_counts
 from finstage.model.tokenizer import train_tokenizer
-from finstage.pages.store import PageStore
 from finstage.records import read_records
 
 
-def corpus_texts(pages_dir: Path, record_dirs: list[Path]) -> Iterator[str]:
-    """Page text layers and every message of the training records: what the tokenizer will see."""
-    for page in PageStore(pages_dir):
-        yield page["text"]
+def corpus_texts(record_dirs: list[Path]) -> Iterator[str]:
+    """Every message of the training records (held-out pages and benchmarks stay unseen)."""
     for root in record_dirs:
         for shard_dir in sorted({p.parent for p in Path(root).rglob("*.parquet")}):
             for record in read_records(shard_dir):
@@ -24,11 +21,11 @@ def corpus_texts(pages_dir: Path, record_dirs: list[Path]) -> Iterator[str]:
                     yield message["content"]
 
 
-def build_base(cfg: ModelConfig, pages_dir: Path, record_dirs: list[Path], out_dir: Path) -> dict:
+def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict:
     if cfg.tokenizer.pretrained:
         tokenizer = load_tokenizer(cfg.tokenizer, cfg.trust_remote_code)
     else:
-        tokenizer = train_tokenizer(corpus_texts(pages_dir, record_dirs), cfg.tokenizer.vocab_size)
+        tokenizer = train_tokenizer(corpus_texts(record_dirs), cfg.tokenizer.vocab_size)
     model = build_p0(cfg, tokenizer)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

@@ -1,0 +1,115 @@
+"""The embedded default end to end: `dvc repro` in a fresh copy of the repository.
+
+One run (a few minutes on 2 CPU cores) backs every assertion here: all stages produce their
+outputs, loss falls in every training stage, the frozen-LLM stage leaves text metrics
+unchanged, a second repro runs nothing, and a LoRA-rank experiment on p3_s2 reruns exactly
+its training, its evaluation and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+TRAIN = ["p1_s1", "p1_s2", "p2_s1", "p3_s1", "p3_s2"]
+CHECKPOINTS = ["p0", *TRAIN]
+
+
+def sh(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done.stdout + done.stderr
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A copy of the project's tracked files, committed to a fresh git repo, after `dvc repro`."""
+    dest = tmp_path_factory.mktemp("e2e") / "finstage"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "copy"]):
+        sh(*cmd, cwd=dest)
+    out = sh("dvc", "repro", cwd=dest)
+    (dest / "repro.log").write_text(out)
+    sh("git", "add", "-A", cwd=dest)
+    sh("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "repro", cwd=dest)
+    return dest
+
+
+def test_every_checkpoint_has_metrics_with_identical_keys(repo):
+    metrics = {c: json.loads((repo / "metrics" / f"{c}.json").read_text()) for c in CHECKPOINTS}
+    shape = {task: sorted(values) for task, values in metrics["p0"].items()}
+    for ckpt, m in metrics.items():
+        assert {task: sorted(v) for task, v in m.items()} == shape, ckpt
+        assert all(v["n"] > 0 for v in m.values()), ckpt
+    table = (repo / "metrics" / "trajectory.md").read_text()
+    assert "| GSM8K exact match (strict) |" in table and "P3-1" in table
+    assert (repo / "metrics" / "trajectory.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_checkpoints_load_with_transformers_alone(repo):
+    from transformers import AutoTokenizer, LlavaForConditionalGeneration
+
+    for ckpt in CHECKPOINTS:
+        LlavaForConditionalGeneration.from_pretrained(repo / "models" / ckpt)
+        AutoTokenizer.from_pretrained(repo / "models" / ckpt)
+        assert (repo / "models" / ckpt / "card.json").exists()
+
+
+def test_loss_falls_in_every_training_stage(repo):
+    for stage in TRAIN:
+        losses = json.loads((repo / "models" / stage / "card.json").read_text())["training"]["losses"]
+        k = max(1, len(losses) // 4)
+        assert sum(losses[-k:]) / k < sum(losses[:k]) / k, f"{stage}: loss did not fall {losses[:k]} -> {losses[-k:]}"
+
+
+def test_training_curves_are_logged_for_every_stage(repo):
+    for stage in TRAIN:
+        rows = (repo / "metrics" / "train" / stage / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
+        assert rows[0].split("\t")[:2] == ["step", "loss"] and len(rows) > 2
+
+
+def test_frozen_llm_stage_keeps_text_metrics(repo):
+    p0 = json.loads((repo / "metrics" / "p0.json").read_text())
+    p1_s1 = json.loads((repo / "metrics" / "p1_s1.json").read_text())
+    assert p1_s1["gsm8k"] == p0["gsm8k"]
+    assert p1_s1["chabsa"] == p0["chabsa"]
+
+
+def test_second_repro_runs_nothing(repo):
+    out = sh("dvc", "repro", cwd=repo)
+    assert not ran_stages(out), out
+    assert "up to date" in sh("dvc", "status", cwd=repo).lower()
+
+
+def test_lora_rank_experiment_reruns_only_p3_s2_downstream(repo):
+    out = sh("dvc", "exp", "run", "-S", "train.p3_s2.lora.r=32", cwd=repo)
+    assert ran_stages(out) == {"train@p3_s2", "evaluate@p3_s2", "report"}, out
+    card = json.loads((repo / "models" / "p3_s2" / "card.json").read_text())
+    assert card["params"]["lora"]["r"] == 32
+    diff = json.loads(sh("dvc", "params", "diff", "--json", cwd=repo))
+    assert diff["params.yaml"]["train.p3_s2.lora.r"] == {"old": 16, "new": 32}
+    metrics_diff = sh("dvc", "metrics", "diff", "--all", "--json", cwd=repo)
+    assert "metrics/p3_s2.json" in metrics_diff
