@@ -19,9 +19,13 @@ def load_config(params: dict) -> ModelConfig:
 
 
 def main(
-    records: list[Path] = typer.Option(..., help="Training record folders whose text the tokenizer is trained on."),
+    records: list[Path] = typer.Option(
+        ..., help="Training record folders whose text the tokenizer is trained on."
+    ),
     out: Path = typer.Option(..., help="Checkpoint folder to write (models/p0)."),
-    stage: str = typer.Option(None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."),
+    stage: str = typer.Option(
+        None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."
+    ),
 ) -> None:
     cfg = load_config(stage_params(stage))
     card = build_base(cfg, records, out)

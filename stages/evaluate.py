@@ -20,10 +20,18 @@ def main(
     pages: Path = typer.Option(..., help="Page store."),
     metrics: Path = typer.Option(..., help="Metrics JSON to write."),
     predictions: Path = typer.Option(..., help="Predictions JSONL to write."),
-    stage: str = typer.Option(None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."),
+    stage: str = typer.Option(
+        None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."
+    ),
 ) -> None:
     cfg = load_config(stage_params(stage))
-    inputs = EvalInputs(bench / "gsm8k" / "test.jsonl", bench / "chabsa" / "test.jsonl", visual / "ocr", visual / "vqa", pages)
+    inputs = EvalInputs(
+        bench / "gsm8k" / "test.jsonl",
+        bench / "chabsa" / "test.jsonl",
+        visual / "ocr",
+        visual / "vqa",
+        pages,
+    )
     scores, preds = evaluate_checkpoint(checkpoint, inputs, cfg)
     write_metrics(scores, preds, metrics, predictions)
     typer.echo(f"{checkpoint.name}: " + ", ".join(f"{t}={v}" for t, v in scores.items()))

@@ -11,7 +11,9 @@ def main(
     metrics: Path = typer.Option(..., help="Folder holding <checkpoint>.json metrics."),
     table: Path = typer.Option(..., help="Markdown trajectory table to write."),
     plot: Path = typer.Option(..., help="PNG plot to write."),
-    summary: Path = typer.Option(..., help="JSON trajectory (benchmark -> phase -> value) to write."),
+    summary: Path = typer.Option(
+        ..., help="JSON trajectory (benchmark -> phase -> value) to write."
+    ),
 ) -> None:
     write_report(metrics, table, plot, summary)
     typer.echo(table.read_text())

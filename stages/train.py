@@ -1,4 +1,4 @@
-"""One training stage of the recipe (p1_s1 … p3_s2): train what its plan says, hand off a checkpoint.
+"""One training stage (p1_s1 … p3_s2): train what its plan says, hand off a checkpoint.
 
 The plan (modules, adapter, quantisation, LRs per group, schedule) is `train.<name>` in
 params.yaml; `--init` is the previous stage's checkpoint, which is how DVC chains the stages.
@@ -26,11 +26,15 @@ def main(
     pages: Path = typer.Option(..., help="Page store for image records."),
     out: Path = typer.Option(..., help="Checkpoint folder to write."),
     curves: Path = typer.Option(..., help="DVCLive folder for training curves."),
-    stage: str = typer.Option(None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."),
+    stage: str = typer.Option(
+        None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."
+    ),
 ) -> None:
     cfg = load_config(stage_params(stage), name)
     if init.name != cfg.init:
-        raise ParamsError(f"train.{name}.init is {cfg.init!r} but --init is {init}; regenerate dvc.yaml's cmd")
+        raise ParamsError(
+            f"train.{name}.init is {cfg.init!r} but --init is {init}; regenerate dvc.yaml's cmd"
+        )
     with Live(dir=str(curves), dvcyaml=False, save_dvc_exp=False, report=None) as live:
 
         def log(step: int, metrics: dict[str, float]) -> None:
@@ -40,7 +44,10 @@ def main(
 
         card = run_stage(name, cfg, init, data, pages, out, log)
     t = card["training"]
-    typer.echo(f"{name}: {t['steps']} steps, loss {t['loss_first']:.3f} -> {t['loss_last']:.3f} in {t['seconds']:.1f}s")
+    typer.echo(
+        f"{name}: {t['steps']} steps, loss {t['loss_first']:.3f} -> {t['loss_last']:.3f}"
+        f" in {t['seconds']:.1f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,26 @@ def tiny_model_config() -> ModelConfig:
     return parse(
         ModelConfig,
         {
-            "vision": {"config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                                  "num_attention_heads": 2, "image_size": 32, "patch_size": 16}},
-            "llm": {"config": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-                               "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256}},
+            "vision": {
+                "config": {
+                    "hidden_size": 32,
+                    "intermediate_size": 64,
+                    "num_hidden_layers": 2,
+                    "num_attention_heads": 2,
+                    "image_size": 32,
+                    "patch_size": 16,
+                }
+            },
+            "llm": {
+                "config": {
+                    "hidden_size": 64,
+                    "intermediate_size": 128,
+                    "num_hidden_layers": 2,
+                    "num_attention_heads": 4,
+                    "num_key_value_heads": 2,
+                    "max_position_embeddings": 256,
+                }
+            },
             "tokenizer": {"vocab_size": 400},
         },
         "model",
@@ -75,8 +91,15 @@ def _png(seed: int) -> bytes:
 def tiny_pages(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pages")
     pages = [
-        {"page_id": page_id(doc_sha(i), 0), "doc_sha256": doc_sha(i), "page_index": 0,
-         "width": 64, "height": 80, "png": _png(i), "text": TEXTS[i % len(TEXTS)]}
+        {
+            "page_id": page_id(doc_sha(i), 0),
+            "doc_sha256": doc_sha(i),
+            "page_index": 0,
+            "width": 64,
+            "height": 80,
+            "png": _png(i),
+            "text": TEXTS[i % len(TEXTS)],
+        }
         for i in range(4)
     ]
     write_pages(out, pages)
@@ -89,17 +112,26 @@ def tiny_mixes(tmp_path_factory, tiny_pages) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("mix")
     pids = [page_id(doc_sha(i), 0) for i in range(4)]
     visual = [
-        make_record(f"v{i}", "synth/ocr", [
-            {"role": "user", "content": "<image>このページの文字を書き起こしてください。"},
-            {"role": "assistant", "content": TEXTS[i % len(TEXTS)]},
-        ], images=[pids[i % 4]])
+        make_record(
+            f"v{i}",
+            "synth/ocr",
+            [
+                {"role": "user", "content": "<image>このページの文字を書き起こしてください。"},
+                {"role": "assistant", "content": TEXTS[i % len(TEXTS)]},
+            ],
+            images=[pids[i % 4]],
+        )
         for i in range(8)
     ]
     text = [
-        make_record(f"t{i}", "distill/math", [
-            {"role": "user", "content": "前年度比は?"},
-            {"role": "assistant", "content": TEXTS[(i + 2) % len(TEXTS)]},
-        ])
+        make_record(
+            f"t{i}",
+            "distill/math",
+            [
+                {"role": "user", "content": "前年度比は?"},
+                {"role": "assistant", "content": TEXTS[(i + 2) % len(TEXTS)]},
+            ],
+        )
         for i in range(8)
     ]
     write_records(root / "visual", visual)

@@ -30,7 +30,9 @@ CHAT = [
 
 def test_only_assistant_turns_are_labelled(tok):
     enc = encoder(tok).encode(CHAT, ["page-a"])
-    labelled = tok.decode([t for t, l in zip(enc.input_ids, enc.labels) if l != IGNORE])
+    labelled = tok.decode(
+        [t for t, lab in zip(enc.input_ids, enc.labels, strict=True) if lab != IGNORE]
+    )
     assert labelled == "1,234,567<|end|>歳出合計 1,234,567<|end|>"
     assert enc.images == ["page-a"]
 

@@ -53,7 +53,9 @@ def pipeline_stages() -> list[tuple[str, str, dict]]:
     out = []
     for name, cmd in stages:
         per_file = next(iter(params[name].values()), {}).get("data", {})
-        declared = per_file.get(str(ROOT / "params.yaml"), per_file.get("params.yaml", {})).get("data", {})
+        declared = per_file.get(str(ROOT / "params.yaml"), per_file.get("params.yaml", {})).get(
+            "data", {}
+        )
         out.append((name, cmd, declared))
     return out
 
@@ -70,7 +72,16 @@ STAGES = pipeline_stages()
 
 def test_pipeline_has_the_contracted_stages():
     names = {name for name, _, _ in STAGES}
-    expected = {"corpus", "fetch", "render", "synthesize", "distill", "benchmarks", "base", "report"}
+    expected = {
+        "corpus",
+        "fetch",
+        "render",
+        "synthesize",
+        "distill",
+        "benchmarks",
+        "base",
+        "report",
+    }
     expected |= {f"train@{s}" for s in ("p1_s1", "p1_s2", "p2_s1", "p3_s1", "p3_s2")}
     expected |= {f"mix@{s}" for s in ("p1_s1", "p1_s2", "p2_s1", "p3_s1", "p3_s2")}
     expected |= {f"evaluate@{c}" for c in ("p0", "p1_s1", "p1_s2", "p2_s1", "p3_s1", "p3_s2")}

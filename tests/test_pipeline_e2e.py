@@ -26,11 +26,20 @@ CHECKPOINTS = ["p0", *TRAIN]
 
 
 def sh(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({done.returncode}):\n"
+            f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
     return done.stdout + done.stderr
 
 
@@ -42,19 +51,37 @@ def ran_stages(output: str) -> set[str]:
 def repo(tmp_path_factory) -> Path:
     """A copy of the project's tracked files, committed to a fresh git repo, after `dvc repro`."""
     dest = tmp_path_factory.mktemp("e2e") / "finstage"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for rel in files:
         if (ROOT / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, dest / rel)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "copy"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "copy"],
+    ):
         sh(*cmd, cwd=dest)
     out = sh("dvc", "repro", cwd=dest)
     (dest / "repro.log").write_text(out)
     sh("git", "add", "-A", cwd=dest)
-    sh("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "repro", cwd=dest)
+    sh(
+        "git",
+        "-c",
+        "user.name=ci",
+        "-c",
+        "user.email=ci@localhost",
+        "commit",
+        "-qm",
+        "repro",
+        cwd=dest,
+    )
     return dest
 
 
@@ -80,14 +107,22 @@ def test_checkpoints_load_with_transformers_alone(repo):
 
 def test_loss_falls_in_every_training_stage(repo):
     for stage in TRAIN:
-        losses = json.loads((repo / "models" / stage / "card.json").read_text())["training"]["losses"]
+        losses = json.loads((repo / "models" / stage / "card.json").read_text())["training"][
+            "losses"
+        ]
         k = max(1, len(losses) // 4)
-        assert sum(losses[-k:]) / k < sum(losses[:k]) / k, f"{stage}: loss did not fall {losses[:k]} -> {losses[-k:]}"
+        assert sum(losses[-k:]) / k < sum(losses[:k]) / k, (
+            f"{stage}: loss did not fall {losses[:k]} -> {losses[-k:]}"
+        )
 
 
 def test_training_curves_are_logged_for_every_stage(repo):
     for stage in TRAIN:
-        rows = (repo / "metrics" / "train" / stage / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
+        rows = (
+            (repo / "metrics" / "train" / stage / "plots" / "metrics" / "loss.tsv")
+            .read_text()
+            .splitlines()
+        )
         assert rows[0].split("\t")[:2] == ["step", "loss"] and len(rows) > 2
 
 
@@ -110,6 +145,7 @@ def test_lora_rank_experiment_reruns_only_p3_s2_downstream(repo):
     card = json.loads((repo / "models" / "p3_s2" / "card.json").read_text())
     assert card["params"]["lora"]["r"] == 32
     diff = json.loads(sh("dvc", "params", "diff", "--json", cwd=repo))
-    assert diff["params.yaml"]["train.p3_s2.lora.r"] == {"old": 16, "new": 32}
+    change = diff["params.yaml"]["train.p3_s2.lora.r"]
+    assert (change["old"], change["new"]) == (16, 32)
     metrics_diff = sh("dvc", "metrics", "diff", "--all", "--json", cwd=repo)
     assert "metrics/p3_s2.json" in metrics_diff

@@ -77,7 +77,9 @@ def test_optimizer_groups_carry_each_modules_lr(tiny_p0):
 
 def test_frozen_llm_has_no_grad_after_backward(tiny_p0):
     _, model, _ = planned(tiny_p0, "p1_s1")
-    ids = torch.tensor([[1] + [model.config.image_token_id] * model.config.image_seq_length + [10, 11]])
+    ids = torch.tensor(
+        [[1] + [model.config.image_token_id] * model.config.image_seq_length + [10, 11]]
+    )
     model(input_ids=ids, pixel_values=torch.randn(1, 3, 32, 32), labels=ids).loss.backward()
     grads = {module_group(n) for n, p in model.named_parameters() if p.grad is not None}
     assert grads == {"projector"}
@@ -88,7 +90,10 @@ def test_frozen_llm_has_no_grad_after_backward(tiny_p0):
     [
         ({"lora": None}, "train.x.lora"),
         ({"lr": {"llm": 0.0, "vision": 0.0, "projector": 0.0}}, "train.x.lr.llm"),
-        ({"quant": {}, "modules": {"llm": "frozen", "vision": "lora", "projector": "frozen"}}, "train.x.quant"),
+        (
+            {"quant": {}, "modules": {"llm": "frozen", "vision": "lora", "projector": "frozen"}},
+            "train.x.quant",
+        ),
         ({"lora": {"r": 0, "alpha": 8}}, "train.x.lora.r"),
         ({"bogus": 1}, "train.x.bogus"),
         ({"epochs": "three"}, "train.x.epochs"),

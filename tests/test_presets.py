@@ -44,10 +44,19 @@ def test_paper_preset_carries_the_recipe_table(paper):
     assert t["p1_s1"]["lr"]["projector"] == 1e-3 and t["p1_s1"]["epochs"] == 2
     assert (t["p1_s2"]["lora"]["r"], t["p1_s2"]["lora"]["alpha"]) == (64, 128)
     assert (t["p1_s2"]["lr"]["llm"], t["p1_s2"]["lr"]["vision"]) == (2e-5, 2e-6)
-    assert (t["p2_s1"]["lora"]["r"], t["p2_s1"]["lora"]["alpha"], t["p2_s1"]["lr"]["llm"]) == (32, 64, 2e-4)
+    assert (t["p2_s1"]["lora"]["r"], t["p2_s1"]["lora"]["alpha"], t["p2_s1"]["lr"]["llm"]) == (
+        32,
+        64,
+        2e-4,
+    )
     assert t["p2_s1"]["quant"]["quant_type"] == "nf4"
     for s in ("p3_s1", "p3_s2"):
-        assert (t[s]["lora"]["r"], t[s]["lora"]["alpha"], t[s]["lr"]["llm"], t[s]["epochs"]) == (16, 32, 5e-6, 3)
+        assert (t[s]["lora"]["r"], t[s]["lora"]["alpha"], t[s]["lr"]["llm"], t[s]["epochs"]) == (
+            16,
+            32,
+            5e-6,
+            3,
+        )
     assert all(t[s]["batch_size"] == 2 for s in t)
     assert paper["model"]["vision"]["pretrained"] == "google/siglip2-so400m-patch14-384"
     assert paper["model"]["trust_remote_code"] is False

@@ -11,7 +11,12 @@ from finstage.report.trajectory import PHASES, write_report
 
 def fake_metrics(i: int) -> dict:
     return {
-        "gsm8k": {"exact_match_strict": 0.1 * i, "exact_match_flexible": 0.2, "n": 10, "n_unparsed": 1},
+        "gsm8k": {
+            "exact_match_strict": 0.1 * i,
+            "exact_match_flexible": 0.2,
+            "n": 10,
+            "n_unparsed": 1,
+        },
         "chabsa": {"acc": 0.5 - 0.01 * i, "macro_f1": 0.4, "n": 10, "n_unparsed": 0},
         "ocr": {"cer": 0.9 - 0.1 * i, "n": 4, "n_unparsed": 0},
         "vqa": {"exact_match": 0.0, "n": 4, "n_unparsed": 0},

@@ -20,18 +20,28 @@ MERGE_ATOL = 1e-5  # fp32 merge: W + (alpha/r)·BA folded into W vs applied on t
 
 
 def small(name: str, **overrides) -> StageConfig:
-    raw = {**repo_params()["train"][name], "epochs": 2, "batch_size": 4, "max_seq_len": 96, **overrides}
+    raw = {
+        **repo_params()["train"][name],
+        "epochs": 2,
+        "batch_size": 4,
+        "max_seq_len": 96,
+        **overrides,
+    }
     return parse(StageConfig, raw, f"train.{name}")
 
 
 def probe(model, image_token_id: int, seq: int):
     ids = torch.tensor([[1] + [image_token_id] * seq + [10, 11, 12, 13]])
     with torch.no_grad():
-        return model(input_ids=ids, pixel_values=torch.linspace(-1, 1, 3 * 32 * 32).reshape(1, 3, 32, 32)).logits
+        return model(
+            input_ids=ids, pixel_values=torch.linspace(-1, 1, 3 * 32 * 32).reshape(1, 3, 32, 32)
+        ).logits
 
 
 @pytest.mark.parametrize("name, mix", [("p1_s2", "visual"), ("p2_s1", "text"), ("p3_s2", "visual")])
-def test_merged_checkpoint_equals_base_plus_adapter(tmp_path, tiny_p0, tiny_pages, tiny_mixes, name, mix):
+def test_merged_checkpoint_equals_base_plus_adapter(
+    tmp_path, tiny_p0, tiny_pages, tiny_mixes, name, mix
+):
     cfg = small(name)
     out = tmp_path / name
     card = run_stage(name, cfg, tiny_p0, tiny_mixes[mix], tiny_pages, out)
@@ -43,7 +53,11 @@ def test_merged_checkpoint_equals_base_plus_adapter(tmp_path, tiny_p0, tiny_page
     b = probe(with_adapter, cfg_model.image_token_id, cfg_model.image_seq_length)
     assert torch.allclose(a, b, atol=MERGE_ATOL), (a - b).abs().max()
     # the stage really changed the model: merged differs from its base
-    c = probe(LlavaForConditionalGeneration.from_pretrained(tiny_p0).eval(), cfg_model.image_token_id, cfg_model.image_seq_length)
+    c = probe(
+        LlavaForConditionalGeneration.from_pretrained(tiny_p0).eval(),
+        cfg_model.image_token_id,
+        cfg_model.image_seq_length,
+    )
     assert (a - c).abs().max() > 1e-4
     # merged weights are plain floating-point tensors (never 4-bit)
     weights = load_file(out / "model.safetensors")
@@ -51,7 +65,9 @@ def test_merged_checkpoint_equals_base_plus_adapter(tmp_path, tiny_p0, tiny_page
     assert card["lineage"] == [name] and card["data"]["examples"] == 8
 
 
-def test_projector_only_stage_leaves_llm_and_vision_bit_identical(tmp_path, tiny_p0, tiny_pages, tiny_mixes):
+def test_projector_only_stage_leaves_llm_and_vision_bit_identical(
+    tmp_path, tiny_p0, tiny_pages, tiny_mixes
+):
     out = tmp_path / "p1_s1"
     card = run_stage("p1_s1", small("p1_s1"), tiny_p0, tiny_mixes["visual"], tiny_pages, out)
     before = load_file(tiny_p0 / "model.safetensors")

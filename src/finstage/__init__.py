@@ -1,3 +1,3 @@
-"""finstage: staged continual adaptation of a vision-language model to Japanese financial documents."""
+"""finstage: staged continual adaptation of a vision-language model to Japanese finance."""
 
 __version__ = "0.1.0"

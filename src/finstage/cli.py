@@ -10,11 +10,15 @@ import typer
 from finstage.config import ParamsError
 from finstage.params import load_yaml, preset_path, validate
 
-app = typer.Typer(help="finstage: staged adaptation of a VLM to Japanese financial documents (run stages with `dvc repro`).")
+app = typer.Typer(
+    help="finstage: staged VLM adaptation to Japanese finance (stages run with `dvc repro`)."
+)
 
 
 @app.command("validate")
-def validate_cmd(path: Path = typer.Argument(Path("params.yaml"), help="Params file to check.")) -> None:
+def validate_cmd(
+    path: Path = typer.Argument(Path("params.yaml"), help="Params file to check."),
+) -> None:
     """Check every section and the training chain of a params file before any work starts."""
     try:
         validate(load_yaml(path))
@@ -26,7 +30,9 @@ def validate_cmd(path: Path = typer.Argument(Path("params.yaml"), help="Params f
 
 @app.command("preset")
 def preset_cmd(
-    name: str = typer.Argument(..., help="Preset name, a file under presets/ (e.g. 'paper', 'embedded')."),
+    name: str = typer.Argument(
+        ..., help="Preset name, a file under presets/ (e.g. 'paper', 'embedded')."
+    ),
     params: Path = typer.Option(Path("params.yaml"), help="Params file to overwrite."),
 ) -> None:
     """Switch the pipeline to a preset: validate it, then copy it over params.yaml."""

@@ -39,7 +39,10 @@ def parse(cls: type[T], data: Any, where: str) -> T:
     for name, field in fields.items():
         key = f"{where}.{name}"
         if name not in data:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            if (
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING
+            ):
                 raise ParamsError(f"{PARAMS_FILE}: missing key '{key}'")
             continue
         values[name] = _coerce(hints[name], data[name], key)
@@ -64,7 +67,11 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
                 return _coerce(arg, value, key)
             except ParamsError as err:
                 errors.append(str(err))
-        raise ParamsError(errors[0] if len(errors) == 1 else f"{PARAMS_FILE}: '{key}' = {value!r} fits none of {tp}")
+        raise ParamsError(
+            errors[0]
+            if len(errors) == 1
+            else f"{PARAMS_FILE}: '{key}' = {value!r} fits none of {tp}"
+        )
     if origin is typing.Literal:
         if value not in args:
             raise ParamsError(f"{PARAMS_FILE}: '{key}' = {value!r}; choose one of {list(args)}")

@@ -63,7 +63,10 @@ def validate(params: dict[str, Any]) -> None:
         plan = params["train"][stage]
         previous = "p0" if i == 0 else TRAIN_STAGES[i - 1]
         if plan["init"] != previous:
-            raise ParamsError(f"params: 'train.{stage}.init' is {plan['init']!r}; the recipe chains it from {previous!r}")
+            raise ParamsError(
+                f"params: 'train.{stage}.init' is {plan['init']!r}; "
+                f"the recipe chains it from {previous!r}"
+            )
         if plan["data"] not in params["mix"]:
             raise ParamsError(f"params: 'train.{stage}.data' names no mixture under 'mix'")
 

@@ -78,7 +78,9 @@ def validate_record(record: Record) -> None:
         raise RecordError(f"record {rid}: 'messages' is empty")
     for i, message in enumerate(record["messages"]):
         if message["role"] not in ROLES:
-            raise RecordError(f"record {rid}: messages[{i}].role={message['role']!r}, not in {ROLES}")
+            raise RecordError(
+                f"record {rid}: messages[{i}].role={message['role']!r}, not in {ROLES}"
+            )
     if record["messages"][-1]["role"] != "assistant":
         raise RecordError(f"record {rid}: the last message must be the assistant's (the target)")
     markers = sum(m["content"].count(IMAGE_MARKER) for m in record["messages"])
@@ -106,7 +108,9 @@ def write_records(out_dir: Path, records: Iterable[Record], shard_size: int = 50
 
 
 def _write_shard(path: Path, records: list[Record]) -> None:
-    rows = [{**r, "meta": json.dumps(r["meta"], ensure_ascii=False, sort_keys=True)} for r in records]
+    rows = [
+        {**r, "meta": json.dumps(r["meta"], ensure_ascii=False, sort_keys=True)} for r in records
+    ]
     table = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
     pq.write_table(table, path, compression="zstd")
 

@@ -1,1 +1,1 @@
-"""Scoring checkpoints: lm-eval tasks through our LM adapter, plus visual checks on held-out pages."""
+"""Scoring checkpoints: lm-eval tasks through our LM adapter, visual checks on held-out pages."""

@@ -20,22 +20,37 @@ from finstage.train.collate import ChatEncoder
 
 
 class FinstageLM(LM):
-    def __init__(self, model: LlavaForConditionalGeneration, tokenizer, batch_size: int = 8, max_length: int = 512):
+    def __init__(
+        self,
+        model: LlavaForConditionalGeneration,
+        tokenizer,
+        batch_size: int = 8,
+        max_length: int = 512,
+    ):
         super().__init__()
         self.model = model.eval()
         self.tok = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length
-        self.encoder = ChatEncoder(tokenizer, model.config.image_token_id, model.config.image_seq_length, max_length)
+        self.encoder = ChatEncoder(
+            tokenizer, model.config.image_token_id, model.config.image_seq_length, max_length
+        )
 
     @classmethod
     def from_checkpoint(cls, path: Path, batch_size: int = 8, max_length: int = 512) -> FinstageLM:
-        return cls(LlavaForConditionalGeneration.from_pretrained(path), AutoTokenizer.from_pretrained(path), batch_size, max_length)
+        return cls(
+            LlavaForConditionalGeneration.from_pretrained(path),
+            AutoTokenizer.from_pretrained(path),
+            batch_size,
+            max_length,
+        )
 
     def prompt_ids(self, context: str) -> list[int]:
         return self.encoder.encode_prompt([{"role": "user", "content": context}])
 
-    def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+    def loglikelihood(
+        self, requests: list[Instance], disable_tqdm: bool = False
+    ) -> list[tuple[float, bool]]:
         pairs = []
         for req in requests:
             context, continuation = req.args[0], req.args[1]
@@ -44,7 +59,9 @@ class FinstageLM(LM):
             pairs.append((ctx, cont))
         return self._score(pairs, disable_tqdm)
 
-    def loglikelihood_rolling(self, requests: list[Instance], disable_tqdm: bool = False) -> list[float]:
+    def loglikelihood_rolling(
+        self, requests: list[Instance], disable_tqdm: bool = False
+    ) -> list[float]:
         pairs = []
         for req in requests:
             ids = self.tok(req.args[0], add_special_tokens=False)["input_ids"]
@@ -52,11 +69,15 @@ class FinstageLM(LM):
         return [ll for ll, _ in self._score(pairs, disable_tqdm)]
 
     @torch.no_grad()
-    def _score(self, pairs: list[tuple[list[int], list[int]]], disable_tqdm: bool) -> list[tuple[float, bool]]:
+    def _score(
+        self, pairs: list[tuple[list[int], list[int]]], disable_tqdm: bool
+    ) -> list[tuple[float, bool]]:
         """Sum of continuation log-probs and whether greedy decoding would produce it."""
         results: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
         order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
-        for start in tqdm(range(0, len(order), self.batch_size), disable=disable_tqdm, desc="loglikelihood"):
+        for start in tqdm(
+            range(0, len(order), self.batch_size), disable=disable_tqdm, desc="loglikelihood"
+        ):
             idx = order[start : start + self.batch_size]
             seqs = [(pairs[i][0] + pairs[i][1])[-self.max_length :] for i in idx]
             width = max(len(s) for s in seqs)
@@ -65,7 +86,9 @@ class FinstageLM(LM):
             for row, seq in enumerate(seqs):
                 ids[row, : len(seq)] = torch.tensor(seq)
                 mask[row, : len(seq)] = 1
-            logprobs = F.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+            logprobs = F.log_softmax(
+                self.model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1
+            )
             for row, i in enumerate(idx):
                 n_cont = len(pairs[i][1])
                 end = len(seqs[row])
@@ -82,7 +105,9 @@ class FinstageLM(LM):
         prompts = [self.prompt_ids(req.args[0]) for req in requests]
         kwargs = [dict(req.args[1]) for req in requests]
         order = sorted(range(len(requests)), key=lambda i: -len(prompts[i]))
-        for start in tqdm(range(0, len(order), self.batch_size), disable=disable_tqdm, desc="generate"):
+        for start in tqdm(
+            range(0, len(order), self.batch_size), disable=disable_tqdm, desc="generate"
+        ):
             idx = order[start : start + self.batch_size]
             max_new = max(int(kwargs[i].get("max_gen_toks", 256)) for i in idx)
             texts = self.generate_ids([prompts[i] for i in idx], max_new)
@@ -91,9 +116,12 @@ class FinstageLM(LM):
         return outputs
 
     def generate_ids(
-        self, prompts: list[list[int]], max_new_tokens: int, pixel_values: torch.Tensor | None = None
+        self,
+        prompts: list[list[int]],
+        max_new_tokens: int,
+        pixel_values: torch.Tensor | None = None,
     ) -> list[str]:
-        """Greedy decoding of a batch of prompts (left-padded); returns the decoded continuations."""
+        """Greedy decoding of left-padded prompts; returns the decoded continuations."""
         width = max(len(p) for p in prompts)
         budget = max(1, min(max_new_tokens, self.max_length - width))
         ids = torch.full((len(prompts), width), self.tok.pad_token_id, dtype=torch.long)

@@ -29,7 +29,11 @@ class EvalConfig:
 
     def check(self, where: str) -> None:
         require(self.batch_size >= 1, f"{where}.batch_size", "must be >= 1")
-        require(self.limit is None or self.limit >= 1, f"{where}.limit", "must be null (all items) or >= 1")
+        require(
+            self.limit is None or self.limit >= 1,
+            f"{where}.limit",
+            "must be null (all items) or >= 1",
+        )
 
 
 @dataclass
@@ -41,7 +45,9 @@ class EvalInputs:
     pages: Path
 
 
-def evaluate_checkpoint(checkpoint: Path, inputs: EvalInputs, cfg: EvalConfig) -> tuple[dict, list[dict]]:
+def evaluate_checkpoint(
+    checkpoint: Path, inputs: EvalInputs, cfg: EvalConfig
+) -> tuple[dict, list[dict]]:
     """Returns (metrics, predictions); metrics has the same keys for every checkpoint."""
     lm = FinstageLM.from_checkpoint(checkpoint, cfg.batch_size, cfg.max_length)
     text_metrics, predictions = _text_benchmarks(lm, inputs, cfg)
@@ -55,11 +61,17 @@ def evaluate_checkpoint(checkpoint: Path, inputs: EvalInputs, cfg: EvalConfig) -
             {"task": task, "id": r["id"], "gold": r["messages"][-1]["content"], "prediction": a}
             for r, a in zip(records, answers, strict=True)
         ]
-    metrics = {**text_metrics, "ocr": score_ocr(ocr, ocr_answers), "vqa": score_vqa(vqa, vqa_answers)}
+    metrics = {
+        **text_metrics,
+        "ocr": score_ocr(ocr, ocr_answers),
+        "vqa": score_vqa(vqa, vqa_answers),
+    }
     return metrics, predictions
 
 
-def _text_benchmarks(lm: FinstageLM, inputs: EvalInputs, cfg: EvalConfig) -> tuple[dict, list[dict]]:
+def _text_benchmarks(
+    lm: FinstageLM, inputs: EvalInputs, cfg: EvalConfig
+) -> tuple[dict, list[dict]]:
     out = lm_eval.simple_evaluate(
         model=lm,
         tasks=[gsm8k_task(inputs.gsm8k, cfg.gsm8k_max_gen_toks), chabsa_task(inputs.chabsa)],
@@ -120,7 +132,9 @@ def _first_turn(record: Record) -> Record:
     return {**record, "messages": record["messages"][: first_answer + 1]}
 
 
-def write_metrics(metrics: dict, predictions: list[dict], metrics_path: Path, predictions_path: Path) -> None:
+def write_metrics(
+    metrics: dict, predictions: list[dict], metrics_path: Path, predictions_path: Path
+) -> None:
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     predictions_path.parent.mkdir(parents=True, exist_ok=True)

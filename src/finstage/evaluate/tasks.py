@@ -17,10 +17,13 @@ from sklearn.metrics import f1_score
 from finstage.distill.verify import extract_boxed, numbers_equal
 
 GSM8K_PROMPT = (
-    "次の問題を解いてください。最終的な答えは <Answer>\\boxed{数値}</Answer> の形で書いてください。\n"
+    "次の問題を解いてください。"
+    "最終的な答えは <Answer>\\boxed{数値}</Answer> の形で書いてください。\n"
     "問題: {{question}}"
 )
-CHABSA_DESCRIPTION = "以下のセンテンスにおける、ターゲットのセンチメントをpositiveかnegativeで答えてください。\n\n\n"
+CHABSA_DESCRIPTION = (
+    "以下のセンテンスにおける、ターゲットのセンチメントをpositiveかnegativeで答えてください。\n\n\n"
+)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -65,11 +68,19 @@ def gsm8k_task(path: Path, max_gen_toks: int) -> dict[str, Any]:
         "output_type": "generate_until",
         "doc_to_text": GSM8K_PROMPT,
         "doc_to_target": "{{answer}}",
-        "generation_kwargs": {"until": ["</Answer>"], "max_gen_toks": max_gen_toks, "do_sample": False},
+        "generation_kwargs": {
+            "until": ["</Answer>"],
+            "max_gen_toks": max_gen_toks,
+            "do_sample": False,
+        },
         "process_results": gsm8k_results,
         "metric_list": [
             {"metric": m, "aggregation": _mean, "higher_is_better": hib}
-            for m, hib in (("exact_match_strict", True), ("exact_match_flexible", True), ("unparsed", False))
+            for m, hib in (
+                ("exact_match_strict", True),
+                ("exact_match_flexible", True),
+                ("unparsed", False),
+            )
         ],
         "metadata": {"version": 1.0},
     }

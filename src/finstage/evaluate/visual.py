@@ -38,7 +38,9 @@ def char_error_rate(prediction: str, reference: str) -> float:
     return edit_distance(hyp, ref) / max(len(ref), 1)
 
 
-def generate_answers(lm: FinstageLM, records: list[Record], store: PageStore, max_new_tokens: int) -> list[str]:
+def generate_answers(
+    lm: FinstageLM, records: list[Record], store: PageStore, max_new_tokens: int
+) -> list[str]:
     image_size = lm.model.config.vision_config.image_size
     answers: list[str] = []
     for start in tqdm(range(0, len(records), lm.batch_size), desc="visual"):
@@ -46,14 +48,19 @@ def generate_answers(lm: FinstageLM, records: list[Record], store: PageStore, ma
         prompts = [lm.encoder.encode_prompt(r["messages"][:-1]) for r in batch]
         page_ids = [pid for r in batch for pid in r["images"]]
         pixels = (
-            torch.stack([image_to_pixels(store.image(pid), image_size) for pid in page_ids]) if page_ids else None
+            torch.stack([image_to_pixels(store.image(pid), image_size) for pid in page_ids])
+            if page_ids
+            else None
         )
         answers.extend(lm.generate_ids(prompts, max_new_tokens, pixels))
     return answers
 
 
 def score_ocr(records: Iterable[Record], answers: list[str]) -> dict[str, float]:
-    rates = [char_error_rate(a, r["messages"][-1]["content"]) for r, a in zip(records, answers, strict=True)]
+    rates = [
+        char_error_rate(a, r["messages"][-1]["content"])
+        for r, a in zip(records, answers, strict=True)
+    ]
     return {
         "cer": sum(rates) / len(rates) if rates else 1.0,
         "n": len(rates),

@@ -55,7 +55,9 @@ class TokenizerSpec:
     vocab_size: int = 2000
 
     def check(self, where: str) -> None:
-        require(self.vocab_size >= 300, f"{where}.vocab_size", "must be >= 300 (256 bytes + specials)")
+        require(
+            self.vocab_size >= 300, f"{where}.vocab_size", "must be >= 300 (256 bytes + specials)"
+        )
 
 
 @dataclass
@@ -125,7 +127,10 @@ def _language_model(
     spec = cfg.llm
     if spec.pretrained:
         llm = LlamaForCausalLM.from_pretrained(
-            spec.pretrained, revision=spec.revision, dtype=dtype, trust_remote_code=cfg.trust_remote_code
+            spec.pretrained,
+            revision=spec.revision,
+            dtype=dtype,
+            trust_remote_code=cfg.trust_remote_code,
         )
         if ensure_special_tokens(tokenizer) or llm.config.vocab_size < len(tokenizer):
             llm.resize_token_embeddings(len(tokenizer))

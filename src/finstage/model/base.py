@@ -34,7 +34,10 @@ def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict
         "stage": "base",
         "lineage": ["p0"],
         "params": dataclasses.asdict(cfg),
-        "tokenizer": {"vocab_size": len(tokenizer), "trained_on_corpus": cfg.tokenizer.pretrained is None},
+        "tokenizer": {
+            "vocab_size": len(tokenizer),
+            "trained_on_corpus": cfg.tokenizer.pretrained is None,
+        },
         "image_seq_length": model.config.image_seq_length,
         "parameters": parameter_counts(model),
     }

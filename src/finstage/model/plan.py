@@ -43,7 +43,15 @@ class LoraSpec:
     alpha: int
     dropout: float = 0.05
     llm_targets: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        default_factory=lambda: [
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ]
     )
     vision_targets: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
@@ -62,10 +70,16 @@ class QuantSpec:
     quant_type: Literal["nf4", "fp4"] = "nf4"
     double_quant: bool = True
     compute_dtype: str = "float32"
-    keep: list[str] = field(default_factory=lambda: [r".*vision_tower.*", r".*multi_modal_projector.*", "lm_head"])
+    keep: list[str] = field(
+        default_factory=lambda: [r".*vision_tower.*", r".*multi_modal_projector.*", "lm_head"]
+    )
 
     def check(self, where: str) -> None:
-        require(self.compute_dtype in DTYPES, f"{where}.compute_dtype", f"must be one of {sorted(DTYPES)}")
+        require(
+            self.compute_dtype in DTYPES,
+            f"{where}.compute_dtype",
+            f"must be one of {sorted(DTYPES)}",
+        )
 
 
 @dataclass
@@ -95,20 +109,40 @@ class StageConfig:
 
     def check(self, where: str) -> None:
         lora_groups = [g for g in ("llm", "vision") if getattr(self.modules, g) == "lora"]
-        require(bool(self.modules.trained()), f"{where}.modules", "trains nothing; set a module to lora or full")
+        require(
+            bool(self.modules.trained()),
+            f"{where}.modules",
+            "trains nothing; set a module to lora or full",
+        )
         require(
             (self.lora is not None) == bool(lora_groups),
             f"{where}.lora",
             "must be set exactly when a module is 'lora' (and null otherwise)",
         )
         if self.quant is not None:
-            require(self.modules.llm == "lora", f"{where}.quant", "needs modules.llm: lora (QLoRA trains adapters on 4-bit weights)")
-            require(self.modules.vision != "lora", f"{where}.quant", "is LLM-only; the vision tower is never quantised")
+            require(
+                self.modules.llm == "lora",
+                f"{where}.quant",
+                "needs modules.llm: lora (QLoRA trains adapters on 4-bit weights)",
+            )
+            require(
+                self.modules.vision != "lora",
+                f"{where}.quant",
+                "is LLM-only; the vision tower is never quantised",
+            )
         for group in self.modules.trained():
-            require(getattr(self.lr, group) > 0, f"{where}.lr.{group}", f"must be > 0 because modules.{group} trains")
+            require(
+                getattr(self.lr, group) > 0,
+                f"{where}.lr.{group}",
+                f"must be > 0 because modules.{group} trains",
+            )
         for group in ("llm", "vision", "projector"):
             if group not in self.modules.trained():
-                require(getattr(self.lr, group) == 0, f"{where}.lr.{group}", f"must be 0 because modules.{group} is frozen")
+                require(
+                    getattr(self.lr, group) == 0,
+                    f"{where}.lr.{group}",
+                    f"must be 0 because modules.{group} is frozen",
+                )
         require(self.epochs >= 1, f"{where}.epochs", "must be >= 1")
         require(self.batch_size >= 1, f"{where}.batch_size", "must be >= 1")
         require(self.grad_accum >= 1, f"{where}.grad_accum", "must be >= 1")
@@ -140,7 +174,9 @@ def load_for_stage(init_dir: Path, cfg: StageConfig) -> LlavaForConditionalGener
     if cfg.quant is None:
         return LlavaForConditionalGeneration.from_pretrained(init_dir)
     return LlavaForConditionalGeneration.from_pretrained(
-        init_dir, quantization_config=quantization_config(cfg.quant), device_map="cpu" if not torch.cuda.is_available() else None
+        init_dir,
+        quantization_config=quantization_config(cfg.quant),
+        device_map="cpu" if not torch.cuda.is_available() else None,
     )
 
 
@@ -148,11 +184,18 @@ def apply_plan(model: LlavaForConditionalGeneration, cfg: StageConfig) -> torch.
     """Freeze everything, then open exactly what the plan trains; returns the model to optimise."""
     model.requires_grad_(False)
     if cfg.quant is not None:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.grad_checkpointing)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.grad_checkpointing
+        )
     elif cfg.grad_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
-    full = [name for g in cfg.modules.trained() if getattr(cfg.modules, g) == "full" for name in FULL_MODULES[g]]
+    full = [
+        name
+        for g in cfg.modules.trained()
+        if getattr(cfg.modules, g) == "full"
+        for name in FULL_MODULES[g]
+    ]
     if cfg.lora is None:
         for name, module in model.named_modules():
             if name.split(".")[-1] in full:

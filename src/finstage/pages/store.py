@@ -51,10 +51,15 @@ def write_pages(out_dir: Path, pages: Iterable[Page], shard_size: int = 500) -> 
         buffer.append(page)
         count += 1
         if len(buffer) >= shard_size:
-            pq.write_table(pa.Table.from_pylist(buffer, schema=PAGE_SCHEMA), out_dir / f"pages-{shard:05d}.parquet")
+            pq.write_table(
+                pa.Table.from_pylist(buffer, schema=PAGE_SCHEMA),
+                out_dir / f"pages-{shard:05d}.parquet",
+            )
             shard, buffer = shard + 1, []
     if buffer or shard == 0:
-        pq.write_table(pa.Table.from_pylist(buffer, schema=PAGE_SCHEMA), out_dir / f"pages-{shard:05d}.parquet")
+        pq.write_table(
+            pa.Table.from_pylist(buffer, schema=PAGE_SCHEMA), out_dir / f"pages-{shard:05d}.parquet"
+        )
     return count
 
 

@@ -15,7 +15,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 # (label, checkpoint) in reporting order; p1_s1 is shown because it isolates projector alignment.
-PHASES = [("P0", "p0"), ("P1-S1", "p1_s1"), ("P1", "p1_s2"), ("P2", "p2_s1"), ("P3-1", "p3_s1"), ("P3", "p3_s2")]
+PHASES = [
+    ("P0", "p0"),
+    ("P1-S1", "p1_s1"),
+    ("P1", "p1_s2"),
+    ("P2", "p2_s1"),
+    ("P3-1", "p3_s1"),
+    ("P3", "p3_s2"),
+]
 # (row label, metric path, higher is better)
 ROWS = [
     ("GSM8K exact match (strict)", ("gsm8k", "exact_match_strict"), True),
@@ -30,7 +37,9 @@ ROWS = [
 def load_metrics(metrics_dir: Path) -> dict[str, dict]:
     missing = [c for _, c in PHASES if not (metrics_dir / f"{c}.json").exists()]
     if missing:
-        raise FileNotFoundError(f"no metrics for {missing} in {metrics_dir}: run `dvc repro` for their evaluate stages")
+        raise FileNotFoundError(
+            f"no metrics for {missing} in {metrics_dir}: run `dvc repro` for their evaluate stages"
+        )
     return {c: json.loads((metrics_dir / f"{c}.json").read_text()) for _, c in PHASES}
 
 
@@ -40,8 +49,15 @@ def trajectory(metrics: dict[str, dict]) -> list[dict]:
         values = {phase: metrics[ckpt][task][key] for phase, ckpt in PHASES}
         pick = max if higher else min
         best = pick(values, key=values.get)
-        rows.append({"benchmark": label, "values": values, "best": best, "higher_is_better": higher,
-                     "n": metrics["p0"][task]["n"]})
+        rows.append(
+            {
+                "benchmark": label,
+                "values": values,
+                "best": best,
+                "higher_is_better": higher,
+                "n": metrics["p0"][task]["n"],
+            }
+        )
     return rows
 
 
@@ -57,8 +73,13 @@ def markdown(rows: list[dict]) -> str:
         "|---|---:|" + "---:|" * len(phases) + "---|",
     ]
     for row in rows:
-        cells = [f"**{row['values'][p]:.3f}**" if p == row["best"] else f"{row['values'][p]:.3f}" for p in phases]
-        lines.append(f"| {row['benchmark']} | {row['n']} | " + " | ".join(cells) + f" | {row['best']} |")
+        cells = [
+            f"**{row['values'][p]:.3f}**" if p == row["best"] else f"{row['values'][p]:.3f}"
+            for p in phases
+        ]
+        lines.append(
+            f"| {row['benchmark']} | {row['n']} | " + " | ".join(cells) + f" | {row['best']} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -41,13 +41,15 @@ class ChatEncoder:
         self.max_seq_len = max_seq_len
 
     def _render(self, messages: list[Message], generation_prompt: bool) -> str:
-        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+        return self.tok.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=generation_prompt
+        )
 
     def _ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
     def encode(self, messages: list[Message], images: list[str] | None = None) -> Encoded | None:
-        """Encode one conversation; None when it cannot fit without cutting an image or all targets."""
+        """Encode one conversation; None when it cannot fit uncut (an image or every target)."""
         ids: list[int] = []
         labels: list[int] = []
         rendered = ""
@@ -59,7 +61,12 @@ class ChatEncoder:
             full = self._render(messages[: i + 1], generation_prompt=False)
             self._append(ids, labels, _suffix(rendered, full), train=message["role"] == "assistant")
             rendered = full
-        self._append(ids, labels, _suffix(rendered, self._render(messages, generation_prompt=False)), train=False)
+        self._append(
+            ids,
+            labels,
+            _suffix(rendered, self._render(messages, generation_prompt=False)),
+            train=False,
+        )
         return self._expand_and_fit(ids, labels, list(images or []))
 
     def encode_prompt(self, messages: list[Message]) -> list[int]:
@@ -88,13 +95,17 @@ class ChatEncoder:
                 out_labels.append(lab)
         return out_ids, out_labels, n_images
 
-    def _expand_and_fit(self, ids: list[int], labels: list[int], images: list[str]) -> Encoded | None:
+    def _expand_and_fit(
+        self, ids: list[int], labels: list[int], images: list[str]
+    ) -> Encoded | None:
         ids, labels, _ = self._expand(ids, labels)
         if len(ids) > self.max_seq_len:
             # Truncate text only: a cut inside an image run would leave fewer placeholders than
             # vision features ("Image features and image tokens do not match").
             cut = self.max_seq_len
-            if ids[cut - 1] == self.image_token_id or (cut < len(ids) and ids[cut] == self.image_token_id):
+            if ids[cut - 1] == self.image_token_id or (
+                cut < len(ids) and ids[cut] == self.image_token_id
+            ):
                 return None
             if ids[cut:].count(self.image_token_id):
                 return None
@@ -113,9 +124,14 @@ def _suffix(prefix: str, full: str) -> str:
     return full[len(prefix) :]
 
 
-def image_to_pixels(image: Image.Image, size: int, mean: float = 0.5, std: float = 0.5) -> torch.Tensor:
+def image_to_pixels(
+    image: Image.Image, size: int, mean: float = 0.5, std: float = 0.5
+) -> torch.Tensor:
     """SigLIP preprocessing: plain resize to size×size, scale to [0, 1], normalise."""
-    arr = np.asarray(image.convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.float32) / 255.0
+    arr = (
+        np.asarray(image.convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.float32)
+        / 255.0
+    )
     return torch.from_numpy((arr - mean) / std).permute(2, 0, 1).contiguous()
 
 

@@ -55,7 +55,9 @@ def train_loop(
     torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(param_groups(model, cfg))
     total = schedule_length(len(examples), cfg)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * total), total)
+    scheduler = get_cosine_schedule_with_warmup(
+        optimizer, math.ceil(cfg.warmup_ratio * total), total
+    )
     trainable = [p for p in model.parameters() if p.requires_grad]
     result = TrainResult()
     model.train()

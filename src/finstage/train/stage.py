@@ -59,7 +59,9 @@ def run_stage(
     def pixels(page_ids: list[str]) -> torch.Tensor:
         assert store is not None
         dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-        return torch.stack([image_to_pixels(store.image(pid), image_size) for pid in page_ids]).to(dtype)
+        return torch.stack([image_to_pixels(store.image(pid), image_size) for pid in page_ids]).to(
+            dtype
+        )
 
     result = train_loop(model, examples, pixels, cfg, tokenizer.pad_token_id, log)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,12 @@ def stage_card(
         "lineage": [*lineage, name],
         "init": init_dir.name,
         "params": dataclasses.asdict(cfg),
-        "data": {"mixture": str(mix_dir), "sha256": dir_sha256(mix_dir), "examples": n_examples, "dropped": dropped},
+        "data": {
+            "mixture": str(mix_dir),
+            "sha256": dir_sha256(mix_dir),
+            "examples": n_examples,
+            "dropped": dropped,
+        },
         "parameters": counts,
         "training": {
             "steps": result.steps,
