@@ -185,10 +185,12 @@ def apply_plan(model: LlavaForConditionalGeneration, cfg: StageConfig) -> torch.
     model.requires_grad_(False)
     if cfg.quant is not None:
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=cfg.grad_checkpointing
+            model,
+            use_gradient_checkpointing=cfg.grad_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
         )
     elif cfg.grad_checkpointing:
-        model.gradient_checkpointing_enable()
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     full = [
         name
