@@ -103,7 +103,6 @@ def stage_card(
         "training": {
             "steps": result.steps,
             "tokens": result.tokens,
-            "seconds": round(result.seconds, 3),
             "loss_first": result.losses[0],
             "loss_last": result.losses[-1],
             "losses": result.losses,
