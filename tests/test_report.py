@@ -32,6 +32,8 @@ def test_report_marks_best_phase(tmp_path):
     assert rows["chabsa accuracy"]["best"] == "P0"
     assert rows["OCR character error rate"]["best"] == "P3"
     assert "| chabsa accuracy | 10 | **0.500** |" in md.read_text()
+    assert rows["VQA exact match"]["best"] is None
+    assert "| VQA exact match | 4 | 0.000 |" in md.read_text() and "— (flat)" in md.read_text()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(js.read_text())["chabsa accuracy"]["P0"] == 0.5
 

@@ -48,7 +48,8 @@ def trajectory(metrics: dict[str, dict]) -> list[dict]:
     for label, (task, key), higher in ROWS:
         values = {phase: metrics[ckpt][task][key] for phase, ckpt in PHASES}
         pick = max if higher else min
-        best = pick(values, key=values.get)
+        # a flat row has no best phase; marking the first one would invent a finding
+        best = pick(values, key=values.get) if len(set(values.values())) > 1 else None
         rows.append(
             {
                 "benchmark": label,
@@ -77,9 +78,8 @@ def markdown(rows: list[dict]) -> str:
             f"**{row['values'][p]:.3f}**" if p == row["best"] else f"{row['values'][p]:.3f}"
             for p in phases
         ]
-        lines.append(
-            f"| {row['benchmark']} | {row['n']} | " + " | ".join(cells) + f" | {row['best']} |"
-        )
+        best = row["best"] or "— (flat)"
+        lines.append(f"| {row['benchmark']} | {row['n']} | " + " | ".join(cells) + f" | {best} |")
     return "\n".join(lines) + "\n"
 
 
