@@ -63,6 +63,13 @@ def test_merged_checkpoint_equals_base_plus_adapter(
     weights = load_file(out / "model.safetensors")
     assert all(t.is_floating_point() for t in weights.values())
     assert card["lineage"] == [name] and card["data"]["examples"] == 8
+    gap = card["handoff"]
+    assert gap["probe_examples"] == 8
+    if name == "p2_s1":  # trained on 4-bit weights, handed off unquantised: a real, nonzero gap
+        assert gap["mean_abs_logit_diff"] > 1e-4
+    else:  # unquantised LoRA: the merge is exact up to float rounding
+        assert gap["mean_abs_logit_diff"] < MERGE_ATOL
+        assert gap["probe_loss_trained"] == pytest.approx(gap["probe_loss_handed_off"], abs=1e-5)
 
 
 def test_projector_only_stage_leaves_llm_and_vision_bit_identical(

@@ -21,8 +21,10 @@ from finstage.pages.store import PageStore
 from finstage.records import read_records
 from finstage.train.collate import ChatEncoder, Encoded, image_to_pixels
 from finstage.train.loop import StepLogger, TrainResult, train_loop
+from finstage.train.probe import handoff_gap
 
 CARD = "card.json"
+PROBE_EXAMPLES = 8  # fixed probe: the mixture's first examples, same for every rerun
 
 
 def encode_records(mix_dir: Path, encoder: ChatEncoder) -> tuple[list[Encoded], int]:
@@ -65,13 +67,18 @@ def run_stage(
 
     result = train_loop(model, examples, pixels, cfg, tokenizer.pad_token_id, log)
     out_dir.mkdir(parents=True, exist_ok=True)
+    gap = None
     if cfg.lora is not None:
         adapter_dir = out_dir / "adapter"
         model.save_pretrained(adapter_dir)
-        model = merge_into_unquantised(init_dir, adapter_dir)
+        merged = merge_into_unquantised(init_dir, adapter_dir)
+        probe = examples[:PROBE_EXAMPLES]
+        gap = handoff_gap(model, merged, probe, pixels, tokenizer.pad_token_id)
+        model = merged
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     card = stage_card(name, cfg, init_dir, mix_dir, counts, result, len(examples), dropped)
+    card["handoff"] = gap
     (out_dir / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return card
 
