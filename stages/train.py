@@ -27,6 +27,10 @@ def main(
     pages: Path = typer.Option(..., help="Page store for image records."),
     out: Path = typer.Option(..., help="Checkpoint folder to write."),
     curves: Path = typer.Option(..., help="DVCLive folder for training curves."),
+    resume_dir: Path = typer.Option(
+        None,
+        help="Where resume snapshots live (default .finstage/resume/<name>); kept off DVC outputs.",
+    ),
     stage: str = typer.Option(
         None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."
     ),
@@ -44,7 +48,8 @@ def main(
             live.next_step()
 
         start = time.perf_counter()
-        card = run_stage(name, cfg, init, data, pages, out, log)
+        snapshots = resume_dir or Path(".finstage/resume") / name
+        card = run_stage(name, cfg, init, data, pages, out, log, snapshots)
     t = card["training"]
     typer.echo(
         f"{name}: {t['steps']} steps, loss {t['loss_first']:.3f} -> {t['loss_last']:.3f}"

@@ -105,6 +105,7 @@ class StageConfig:
     max_grad_norm: float = 1.0
     max_seq_len: int = 512
     grad_checkpointing: bool = False
+    save_every: int = 0  # optimizer steps between resume snapshots; 0 = never
     seed: int = 0
 
     def check(self, where: str) -> None:
@@ -148,6 +149,7 @@ class StageConfig:
         require(self.grad_accum >= 1, f"{where}.grad_accum", "must be >= 1")
         require(0.0 <= self.warmup_ratio < 1.0, f"{where}.warmup_ratio", "must be in [0, 1)")
         require(self.max_seq_len >= 16, f"{where}.max_seq_len", "must be >= 16")
+        require(self.save_every >= 0, f"{where}.save_every", "must be >= 0 (0 disables snapshots)")
 
 
 def lora_target_regex(cfg: StageConfig) -> str:

@@ -18,6 +18,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from finstage.model.plan import StageConfig, param_groups
 from finstage.train.collate import Encoded, pad_batch
+from finstage.train.resume import ResumeStore, Snapshot
 
 PixelFn = Callable[[list[str]], torch.Tensor]
 StepLogger = Callable[[int, dict[str, float]], None]
@@ -28,7 +29,6 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)
     steps: int = 0
     tokens: int = 0
-    seconds: float = 0.0
 
 
 def schedule_length(n_examples: int, cfg: StageConfig) -> int:
@@ -49,6 +49,7 @@ def train_loop(
     cfg: StageConfig,
     pad_id: int,
     log: StepLogger | None = None,
+    resume: ResumeStore | None = None,
 ) -> TrainResult:
     if not examples:
         raise ValueError("no trainable examples: the mixture is empty or every record was dropped")
@@ -60,12 +61,27 @@ def train_loop(
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
     result = TrainResult()
+    history: list[tuple[int, dict[str, float]]] = []
+    snapshot = resume.load(model) if resume is not None else None
+    if snapshot is not None:
+        optimizer.load_state_dict(snapshot.optimizer)
+        scheduler.load_state_dict(snapshot.scheduler)
+        torch.set_rng_state(snapshot.rng)
+        result.steps, result.tokens, history = snapshot.step, snapshot.tokens, snapshot.history
+        result.losses = [metrics["loss"] for _, metrics in history]
+        for step, metrics in history:  # replay so the curves cover the whole run
+            if log is not None:
+                log(step, metrics)
     model.train()
     start = time.perf_counter()
-    bar = tqdm(total=total, desc="train", unit="step")
+    bar = tqdm(total=total, initial=result.steps, desc="train", unit="step")
+    step = 0
     for epoch in range(cfg.epochs):
         batches = micro_batches(len(examples), cfg, epoch)
         for first in range(0, len(batches), cfg.grad_accum):
+            step += 1
+            if step <= result.steps:  # already done before the interruption
+                continue
             group = batches[first : first + cfg.grad_accum]
             step_loss, step_tokens = 0.0, 0
             for indices in group:
@@ -81,18 +97,31 @@ def train_loop(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            result.steps += 1
+            result.steps = step
             result.tokens += step_tokens
             result.losses.append(step_loss)
             bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.3f}")
+            elapsed = time.perf_counter() - start
+            metrics = {"loss": step_loss, "tokens_per_s": step_tokens / max(elapsed, 1e-9)}
+            start = time.perf_counter()
+            for g in optimizer.param_groups:
+                metrics[f"lr/{g['name']}"] = g["lr"]
+            history.append((step, metrics))
             if log is not None:
-                elapsed = time.perf_counter() - start
-                metrics = {"loss": step_loss, "tokens_per_s": result.tokens / max(elapsed, 1e-9)}
-                for g in optimizer.param_groups:
-                    metrics[f"lr/{g['name']}"] = g["lr"]
-                log(result.steps, metrics)
+                log(step, metrics)
+            if resume is not None and resume.due(step) and step < total:
+                resume.save(
+                    model,
+                    Snapshot(
+                        step,
+                        result.tokens,
+                        history,
+                        optimizer.state_dict(),
+                        scheduler.state_dict(),
+                        torch.get_rng_state(),
+                    ),
+                )
     bar.close()
-    result.seconds = time.perf_counter() - start
     model.eval()
     return result

@@ -22,6 +22,7 @@ from finstage.records import read_records
 from finstage.train.collate import ChatEncoder, Encoded, image_to_pixels
 from finstage.train.loop import StepLogger, TrainResult, train_loop
 from finstage.train.probe import handoff_gap
+from finstage.train.resume import ResumeStore
 
 CARD = "card.json"
 PROBE_EXAMPLES = 8  # fixed probe: the mixture's first examples, same for every rerun
@@ -46,6 +47,7 @@ def run_stage(
     pages_dir: Path,
     out_dir: Path,
     log: StepLogger | None = None,
+    resume_dir: Path | None = None,
 ) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(init_dir)
     model = load_for_stage(init_dir, cfg)
@@ -65,7 +67,10 @@ def run_stage(
             dtype
         )
 
-    result = train_loop(model, examples, pixels, cfg, tokenizer.pad_token_id, log)
+    resume = None
+    if resume_dir is not None:
+        resume = ResumeStore(resume_dir, run_fingerprint(cfg, init_dir, mix_dir), cfg.save_every)
+    result = train_loop(model, examples, pixels, cfg, tokenizer.pad_token_id, log, resume)
     out_dir.mkdir(parents=True, exist_ok=True)
     gap = None
     if cfg.lora is not None:
@@ -79,6 +84,8 @@ def run_stage(
     tokenizer.save_pretrained(out_dir)
     card = stage_card(name, cfg, init_dir, mix_dir, counts, result, len(examples), dropped)
     card["handoff"] = gap
+    if resume is not None:
+        resume.clear()
     (out_dir / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return card
 
@@ -115,6 +122,15 @@ def stage_card(
             "losses": result.losses,
         },
     }
+
+
+def run_fingerprint(cfg: StageConfig, init_dir: Path, mix_dir: Path) -> str:
+    """What makes two runs the same run: the plan, the starting checkpoint's card, the data."""
+    digest = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    card = init_dir / CARD
+    digest.update(card.read_bytes() if card.exists() else str(init_dir.resolve()).encode())
+    digest.update(dir_sha256(mix_dir).encode())
+    return digest.hexdigest()
 
 
 def dir_sha256(path: Path) -> str:
