@@ -29,17 +29,38 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)
     steps: int = 0
     tokens: int = 0
+    padding_waste: float = 0.0  # worst epoch
 
 
 def schedule_length(n_examples: int, cfg: StageConfig) -> int:
     return cfg.epochs * math.ceil(n_examples / (cfg.batch_size * cfg.grad_accum))
 
 
-def micro_batches(n_examples: int, cfg: StageConfig, epoch: int) -> list[list[int]]:
-    """Shuffled example indices for one epoch, seeded by (seed, epoch) so reruns repeat exactly."""
+GROUP_WINDOW = 16  # batches per length-sorting window: local sort, global shuffle
+
+
+def micro_batches(lengths: Sequence[int], cfg: StageConfig, epoch: int) -> list[list[int]]:
+    """Length-grouped batches for one epoch, seeded by (seed, epoch) so reruns repeat exactly.
+
+    The shuffled order is cut into windows of GROUP_WINDOW batches; each window is sorted by
+    length before it is cut into batches, and the batches are then shuffled. Batches hold
+    similar lengths (little padding) while the epoch still visits examples in random order.
+    """
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-    order = torch.randperm(n_examples, generator=gen).tolist()
-    return [order[i : i + cfg.batch_size] for i in range(0, n_examples, cfg.batch_size)]
+    order = torch.randperm(len(lengths), generator=gen).tolist()
+    window = cfg.batch_size * GROUP_WINDOW
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: -lengths[i])
+        batches += [chunk[i : i + cfg.batch_size] for i in range(0, len(chunk), cfg.batch_size)]
+    shuffle = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in shuffle]
+
+
+def padding_waste(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> float:
+    """Share of padded positions in the batches (0 = none)."""
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    return 1.0 - sum(lengths[i] for b in batches for i in b) / padded
 
 
 def train_loop(
@@ -60,6 +81,7 @@ def train_loop(
         optimizer, math.ceil(cfg.warmup_ratio * total), total
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
+    lengths = [len(e.input_ids) for e in examples]
     result = TrainResult()
     history: list[tuple[int, dict[str, float]]] = []
     snapshot = resume.load(model) if resume is not None else None
@@ -77,7 +99,8 @@ def train_loop(
     bar = tqdm(total=total, initial=result.steps, desc="train", unit="step")
     step = 0
     for epoch in range(cfg.epochs):
-        batches = micro_batches(len(examples), cfg, epoch)
+        batches = micro_batches(lengths, cfg, epoch)
+        result.padding_waste = max(result.padding_waste, padding_waste(lengths, batches))
         for first in range(0, len(batches), cfg.grad_accum):
             step += 1
             if step <= result.steps:  # already done before the interruption

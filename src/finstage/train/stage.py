@@ -117,6 +117,7 @@ def stage_card(
         "training": {
             "steps": result.steps,
             "tokens": result.tokens,
+            "padding_waste": round(result.padding_waste, 4),
             "loss_first": result.losses[0],
             "loss_last": result.losses[-1],
             "losses": result.losses,
