@@ -126,11 +126,19 @@ def test_training_curves_are_logged_for_every_stage(repo):
         assert rows[0].split("\t")[:2] == ["step", "loss"] and len(rows) > 2
 
 
+def text_predictions(repo: Path, ckpt: str) -> list[dict]:
+    rows = (repo / "metrics" / "predictions" / f"{ckpt}.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, rows) if r["task"] in ("gsm8k_ja", "chabsa")]
+
+
 def test_frozen_llm_stage_keeps_text_metrics(repo):
     p0 = json.loads((repo / "metrics" / "p0.json").read_text())
     p1_s1 = json.loads((repo / "metrics" / "p1_s1.json").read_text())
     assert p1_s1["gsm8k"] == p0["gsm8k"]
     assert p1_s1["chabsa"] == p0["chabsa"]
+    # scores can tie by chance; the generations and per-choice log-likelihoods cannot
+    assert text_predictions(repo, "p1_s1") == text_predictions(repo, "p0")
+    assert text_predictions(repo, "p1_s2") != text_predictions(repo, "p0")
 
 
 def test_second_repro_runs_nothing(repo):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,67 +22,41 @@ class Interrupt(Exception):
     pass
 
 
-def cfg(name: str) -> StageConfig:
-    raw = {
-        **repo_params()["train"][name],
-        "epochs": 3,
-        "batch_size": 2,
-        "max_seq_len": 96,
-        "save_every": 2,
-    }
-    return parse(StageConfig, raw, f"train.{name}")
+def cfg(name: str, seed: int = 0) -> StageConfig:
+    raw = {**repo_params()["train"][name], "epochs": 3, "batch_size": 2, "max_seq_len": 96}
+    return parse(StageConfig, {**raw, "save_every": 2, "seed": seed}, f"train.{name}")
 
 
-def interrupt_at(step_to_fail: int):
-    def log(step: int, metrics: dict) -> None:
-        if step == step_to_fail:
-            raise Interrupt(f"killed at step {step}")
+@pytest.fixture
+def train(tiny_p0, tiny_pages):
+    """run_stage with this module's tiny checkpoint and pages; returns (card, logged steps)."""
 
-    return log
+    def run(plan: StageConfig, name: str, mix: Path, out: Path, snapshots: Path, kill_at: int = 0):
+        logged: list[int] = []
+
+        def log(step: int, metrics: dict) -> None:
+            if step == kill_at:
+                raise Interrupt(f"killed at step {step}")
+            logged.append(step)
+
+        card = run_stage(name, plan, tiny_p0, mix, tiny_pages, out, log, snapshots)
+        return card, logged
+
+    return run
 
 
 @pytest.mark.parametrize("name, mix", [("p3_s2", "visual"), ("p2_s1", "text")])
-def test_resume_matches_an_uninterrupted_run(tmp_path, tiny_p0, tiny_pages, tiny_mixes, name, mix):
-    plan = cfg(name)
-    full = run_stage(
-        name,
-        plan,
-        tiny_p0,
-        tiny_mixes[mix],
-        tiny_pages,
-        tmp_path / "full",
-        None,
-        tmp_path / "r_full",
-    )
-    snapshots = tmp_path / "snap"
+def test_resume_matches_an_uninterrupted_run(tmp_path, tiny_mixes, train, name, mix):
+    plan, snapshots = cfg(name), tmp_path / "snap"
+    full, _ = train(plan, name, tiny_mixes[mix], tmp_path / "full", tmp_path / "r_full")
     with pytest.raises(Interrupt):
-        run_stage(
-            name,
-            plan,
-            tiny_p0,
-            tiny_mixes[mix],
-            tiny_pages,
-            tmp_path / "cut",
-            interrupt_at(7),
-            snapshots,
-        )
-    assert (
-        json.loads((snapshots / "meta.json").read_text())["step"] == 6
-    )  # last snapshot before the kill
-    logged: list[int] = []
-    resumed = run_stage(
-        name,
-        plan,
-        tiny_p0,
-        tiny_mixes[mix],
-        tiny_pages,
-        tmp_path / "cut",
-        lambda s, m: logged.append(s),
-        snapshots,
-    )
-    assert logged == list(
-        range(1, full["training"]["steps"] + 1)
-    )  # curves replayed, then continued
+        train(plan, name, tiny_mixes[mix], tmp_path / "cut", snapshots, kill_at=7)
+    last_snapshot = json.loads((snapshots / "meta.json").read_text())["step"]
+    assert last_snapshot == 6
+    resumed, logged = train(plan, name, tiny_mixes[mix], tmp_path / "cut", snapshots)
+    assert (full["training"]["resumed_from"], resumed["training"]["resumed_from"]) == (0, 6)
+    # the curve is replayed up to the snapshot, then continues to the end
+    assert logged == list(range(1, full["training"]["steps"] + 1))
     assert resumed["training"]["losses"] == full["training"]["losses"]
     a = load_file(tmp_path / "full" / "model.safetensors")
     b = load_file(tmp_path / "cut" / "model.safetensors")
@@ -89,41 +64,9 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, tiny_p0, tiny_pages, tiny
     assert not snapshots.exists(), "a finished stage removes its snapshots"
 
 
-def test_snapshot_from_a_different_plan_is_ignored(tmp_path, tiny_p0, tiny_pages, tiny_mixes):
-    plan = cfg("p3_s1")
+def test_snapshot_from_a_different_plan_is_ignored(tmp_path, tiny_mixes, train):
     snapshots = tmp_path / "snap"
     with pytest.raises(Interrupt):
-        run_stage(
-            "p3_s1",
-            plan,
-            tiny_p0,
-            tiny_mixes["text"],
-            tiny_pages,
-            tmp_path / "a",
-            interrupt_at(5),
-            snapshots,
-        )
-    other = parse(
-        StageConfig,
-        {
-            **repo_params()["train"]["p3_s1"],
-            "epochs": 3,
-            "batch_size": 2,
-            "max_seq_len": 96,
-            "save_every": 2,
-            "seed": 1,
-        },
-        "train.p3_s1",
-    )
-    logged: list[int] = []
-    run_stage(
-        "p3_s1",
-        other,
-        tiny_p0,
-        tiny_mixes["text"],
-        tiny_pages,
-        tmp_path / "b",
-        lambda s, m: logged.append(s),
-        snapshots,
-    )
-    assert logged[0] == 1, "a different plan must start from step 1, not from the stale snapshot"
+        train(cfg("p3_s1"), "p3_s1", tiny_mixes["text"], tmp_path / "a", snapshots, kill_at=5)
+    card, _ = train(cfg("p3_s1", seed=1), "p3_s1", tiny_mixes["text"], tmp_path / "b", snapshots)
+    assert card["training"]["resumed_from"] == 0, "a stale snapshot from another plan was used"

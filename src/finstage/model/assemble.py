@@ -7,7 +7,6 @@ P0 is HF's `LlavaForConditionalGeneration`, so every checkpoint loads with trans
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,7 +166,3 @@ def module_group(param_name: str) -> str:
     if "multi_modal_projector" in param_name:
         return "projector"
     return "llm"
-
-
-def asdict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)

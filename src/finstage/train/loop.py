@@ -30,6 +30,7 @@ class TrainResult:
     steps: int = 0
     tokens: int = 0
     padding_waste: float = 0.0  # worst epoch
+    resumed_from: int = 0  # optimizer step of the snapshot this run continued from (0 = fresh)
 
 
 def schedule_length(n_examples: int, cfg: StageConfig) -> int:
@@ -90,6 +91,7 @@ def train_loop(
         scheduler.load_state_dict(snapshot.scheduler)
         torch.set_rng_state(snapshot.rng)
         result.steps, result.tokens, history = snapshot.step, snapshot.tokens, snapshot.history
+        result.resumed_from = snapshot.step
         result.losses = [metrics["loss"] for _, metrics in history]
         for step, metrics in history:  # replay so the curves cover the whole run
             if log is not None:

@@ -118,6 +118,7 @@ def stage_card(
             "steps": result.steps,
             "tokens": result.tokens,
             "padding_waste": round(result.padding_waste, 4),
+            "resumed_from": result.resumed_from,
             "loss_first": result.losses[0],
             "loss_last": result.losses[-1],
             "losses": result.losses,
