@@ -2,9 +2,18 @@
 
 The plan (modules, adapter, quantisation, LRs per group, schedule) is `train.<name>` in
 params.yaml; `--init` is the previous stage's checkpoint, which is how DVC chains the stages.
+With `train.<name>.processes` > 1 the script relaunches itself under `accelerate launch` (DDP:
+NCCL on GPUs, gloo on CPUs); a script already started by `accelerate launch` or `torchrun`
+(multi-node, FSDP configs) runs as the process it was given.
 """
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -31,6 +40,10 @@ def main(
         None,
         help="Where resume snapshots live (default .finstage/resume/<name>); kept off DVC outputs.",
     ),
+    feature_cache: Path = typer.Option(
+        Path(".finstage/features"),
+        help="Where frozen vision-tower features are cached; kept off DVC outputs.",
+    ),
     stage: str = typer.Option(
         None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."
     ),
@@ -40,21 +53,44 @@ def main(
         raise ParamsError(
             f"train.{name}.init is {cfg.init!r} but --init is {init}; regenerate dvc.yaml's cmd"
         )
-    with Live(dir=str(curves), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-
-        def log(step: int, metrics: dict[str, float]) -> None:
-            for key, value in metrics.items():
-                live.log_metric(key, value, plot=True)
-            live.next_step()
-
+    if cfg.processes > 1 and "LOCAL_RANK" not in os.environ:
+        raise typer.Exit(relaunch(cfg.processes))
+    live = None
+    if os.environ.get("RANK", "0") == "0":  # curves come from the main process only
+        live = Live(dir=str(curves), dvcyaml=False, save_dvc_exp=False, report=None)
+    with live or contextlib.nullcontext():
         start = time.perf_counter()
         snapshots = resume_dir or Path(".finstage/resume") / name
-        card = run_stage(name, cfg, init, data, pages, out, log, snapshots)
+        log = curve_logger(live) if live else None
+        card = run_stage(name, cfg, init, data, pages, out, log, snapshots, feature_cache)
+    if card is None:  # not the main process: it wrote nothing
+        return
     t = card["training"]
     typer.echo(
         f"{name}: {t['steps']} steps, loss {t['loss_first']:.3f} -> {t['loss_last']:.3f}"
         f" in {time.perf_counter() - start:.1f}s"
     )
+
+
+def curve_logger(live: Live) -> Callable[[int, dict[str, float]], None]:
+    def log(step: int, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            live.log_metric(key, value, plot=True)
+        live.next_step()
+
+    return log
+
+
+def relaunch(processes: int) -> int:
+    """Run this same command as `processes` DDP processes on this machine; their exit code."""
+    with socket.socket() as s:  # a free port for the rendezvous, so parallel runs don't clash
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    options = ["--num_processes", str(processes), "--num_machines", "1"]
+    options += ["--mixed_precision", "no", "--dynamo_backend", "no"]
+    options += ["--main_process_port", str(port)]
+    return subprocess.call([*launcher, *options, *sys.argv])
 
 
 if __name__ == "__main__":

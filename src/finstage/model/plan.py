@@ -106,6 +106,8 @@ class StageConfig:
     max_seq_len: int = 512
     grad_checkpointing: bool = False
     save_every: int = 0  # optimizer steps between resume snapshots; 0 = never
+    feature_cache: bool = True  # cache frozen vision-tower features per page (unused if it trains)
+    processes: int = 1  # > 1: the stage relaunches itself under `accelerate launch`
     seed: int = 0
 
     def check(self, where: str) -> None:
@@ -150,6 +152,10 @@ class StageConfig:
         require(0.0 <= self.warmup_ratio < 1.0, f"{where}.warmup_ratio", "must be in [0, 1)")
         require(self.max_seq_len >= 16, f"{where}.max_seq_len", "must be >= 16")
         require(self.save_every >= 0, f"{where}.save_every", "must be >= 0 (0 disables snapshots)")
+        require(self.processes >= 1, f"{where}.processes", "must be >= 1")
+
+    def caches_features(self) -> bool:
+        return self.feature_cache and self.modules.vision == "frozen"
 
 
 def lora_target_regex(cfg: StageConfig) -> str:

@@ -3,24 +3,31 @@
 AdamW with one parameter group per module group (each at its own LR), cosine schedule with
 linear warmup, gradient accumulation and clipping. What trains is decided by the stage plan
 before the loop starts; the loop itself is the same for p1_s1 and p3_s2.
+
+Under `accelerate launch` with N processes, each optimizer step consumes N × grad_accum
+micro-batches of the same epoch order a single process would use, process r taking every N-th
+one; DDP averages the gradients. N processes with grad_accum=1 therefore take the same steps as
+one process with grad_accum=N.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from accelerate import Accelerator
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from finstage.model.plan import StageConfig, param_groups
 from finstage.train.collate import Encoded, pad_batch
+from finstage.train.images import BatchInputs
 from finstage.train.resume import ResumeStore, Snapshot
 
-PixelFn = Callable[[list[str]], torch.Tensor]
 StepLogger = Callable[[int, dict[str, float]], None]
 
 
@@ -33,8 +40,10 @@ class TrainResult:
     resumed_from: int = 0  # optimizer step of the snapshot this run continued from (0 = fresh)
 
 
-def schedule_length(n_examples: int, cfg: StageConfig) -> int:
-    return cfg.epochs * math.ceil(n_examples / (cfg.batch_size * cfg.grad_accum))
+def schedule_length(n_examples: int, cfg: StageConfig, processes: int = 1) -> int:
+    batches = math.ceil(n_examples / cfg.batch_size)
+    batches -= batches % processes  # see train_loop: each process gets a micro-batch per step
+    return cfg.epochs * math.ceil(batches / (cfg.grad_accum * processes))
 
 
 GROUP_WINDOW = 16  # batches per length-sorting window: local sort, global shuffle
@@ -67,17 +76,27 @@ def padding_waste(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> f
 def train_loop(
     model: torch.nn.Module,
     examples: Sequence[Encoded],
-    pixels: PixelFn,
+    inputs: BatchInputs,
     cfg: StageConfig,
     pad_id: int,
     log: StepLogger | None = None,
     resume: ResumeStore | None = None,
+    accelerator: Accelerator | None = None,
 ) -> TrainResult:
+    """Train `model` in place. With an accelerator, `model` must be what it prepared (DDP)."""
     if not examples:
         raise ValueError("no trainable examples: the mixture is empty or every record was dropped")
+    acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    ranks, rank = acc.num_processes, acc.process_index
+    inner = acc.unwrap_model(model)
     torch.manual_seed(cfg.seed)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg))
-    total = schedule_length(len(examples), cfg)
+    optimizer = torch.optim.AdamW(param_groups(inner, cfg))
+    total = schedule_length(len(examples), cfg, ranks)
+    if total == 0:
+        raise ValueError(
+            f"{len(examples)} examples make fewer micro-batches of {cfg.batch_size} than the "
+            f"{ranks} processes; lower batch_size or the process count"
+        )
     scheduler = get_cosine_schedule_with_warmup(
         optimizer, math.ceil(cfg.warmup_ratio * total), total
     )
@@ -85,7 +104,7 @@ def train_loop(
     lengths = [len(e.input_ids) for e in examples]
     result = TrainResult()
     history: list[tuple[int, dict[str, float]]] = []
-    snapshot = resume.load(model) if resume is not None else None
+    snapshot = resume.load(inner) if resume is not None else None
     if snapshot is not None:
         optimizer.load_state_dict(snapshot.optimizer)
         scheduler.load_state_dict(snapshot.scheduler)
@@ -98,30 +117,26 @@ def train_loop(
                 log(step, metrics)
     model.train()
     start = time.perf_counter()
-    bar = tqdm(total=total, initial=result.steps, desc="train", unit="step")
+    bar = tqdm(total=total, initial=result.steps, desc="train", unit="step", disable=rank > 0)
     step = 0
+    per_step = cfg.grad_accum * ranks
     for epoch in range(cfg.epochs):
         batches = micro_batches(lengths, cfg, epoch)
+        if ranks > 1:  # every process needs a micro-batch in every step, or DDP waits forever
+            batches = batches[: len(batches) - len(batches) % ranks]
         result.padding_waste = max(result.padding_waste, padding_waste(lengths, batches))
-        for first in range(0, len(batches), cfg.grad_accum):
+        for first in range(0, len(batches), per_step):
             step += 1
             if step <= result.steps:  # already done before the interruption
                 continue
-            group = batches[first : first + cfg.grad_accum]
-            step_loss, step_tokens = 0.0, 0
-            for indices in group:
-                batch = pad_batch([examples[i] for i in indices], pad_id)
-                images = [pid for i in indices for pid in examples[i].images]
-                if images:
-                    batch["pixel_values"] = pixels(images)
-                loss = model(**batch).loss / len(group)
-                loss.backward()
-                step_loss += loss.item()
-                step_tokens += int(batch["attention_mask"].sum())
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+            group = batches[first : first + per_step][rank::ranks]
+            step_loss, step_tokens = _accumulate(model, group, examples, inputs, pad_id, acc)
+            acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            step_loss = float(acc.reduce(torch.tensor(step_loss, device=acc.device), "mean"))
+            step_tokens = int(acc.reduce(torch.tensor(step_tokens, device=acc.device), "sum"))
             result.steps = step
             result.tokens += step_tokens
             result.losses.append(step_loss)
@@ -135,9 +150,9 @@ def train_loop(
             history.append((step, metrics))
             if log is not None:
                 log(step, metrics)
-            if resume is not None and resume.due(step) and step < total:
+            if resume is not None and resume.due(step) and step < total and acc.is_main_process:
                 resume.save(
-                    model,
+                    inner,
                     Snapshot(
                         step,
                         result.tokens,
@@ -150,3 +165,29 @@ def train_loop(
     bar.close()
     model.eval()
     return result
+
+
+def _accumulate(
+    model: torch.nn.Module,
+    group: list[list[int]],
+    examples: Sequence[Encoded],
+    inputs: BatchInputs,
+    pad_id: int,
+    acc: Accelerator,
+) -> tuple[float, int]:
+    """Forward and backward this process's micro-batches of one step; gradients sync once."""
+    step_loss, step_tokens = 0.0, 0
+    for i, indices in enumerate(group):
+        batch = {
+            k: v.to(acc.device)
+            for k, v in pad_batch([examples[j] for j in indices], pad_id).items()
+        }
+        batch = inputs(batch, [pid for j in indices for pid in examples[j].images])
+        batch = {k: v.to(acc.device) for k, v in batch.items()}
+        context = acc.no_sync(model) if i < len(group) - 1 else contextlib.nullcontext()
+        with context:
+            loss = model(**batch).loss / len(group)
+            acc.backward(loss)
+        step_loss += loss.item()
+        step_tokens += int(batch["attention_mask"].sum())
+    return step_loss, step_tokens

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from finstage.train.collate import Encoded, pad_batch
-from finstage.train.loop import PixelFn
+from finstage.train.images import BatchInputs
 
 
 @torch.no_grad()
@@ -26,14 +26,15 @@ def handoff_gap(
     trained: torch.nn.Module,
     handed_off: torch.nn.Module,
     probe: Sequence[Encoded],
-    pixels: PixelFn,
+    pixels: BatchInputs,
     pad_id: int,
 ) -> dict[str, float]:
     """Mean |logit difference| over real tokens, and each model's loss, on the probe examples."""
     batch = pad_batch(list(probe), pad_id)
-    images = [pid for e in probe for pid in e.images]
-    if images:
-        batch["pixel_values"] = pixels(images)
+    batch = pixels(batch, [pid for e in probe for pid in e.images])
+    device = next(trained.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    handed_off.to(device)
     trained.eval()
     handed_off.eval()
     a, loss_a = _forward(trained, batch)

@@ -13,13 +13,16 @@ import json
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs
 from transformers import AutoTokenizer
 
 from finstage.model.assemble import parameter_counts
 from finstage.model.plan import StageConfig, apply_plan, load_for_stage, merge_into_unquantised
 from finstage.pages.store import PageStore
 from finstage.records import read_records
-from finstage.train.collate import ChatEncoder, Encoded, image_to_pixels
+from finstage.train.collate import ChatEncoder, Encoded
+from finstage.train.images import Batch, BatchInputs, FeatureInputs, PixelInputs
 from finstage.train.loop import StepLogger, TrainResult, train_loop
 from finstage.train.probe import handoff_gap
 from finstage.train.resume import ResumeStore
@@ -48,7 +51,9 @@ def run_stage(
     out_dir: Path,
     log: StepLogger | None = None,
     resume_dir: Path | None = None,
-) -> dict:
+    feature_dir: Path | None = None,
+) -> dict | None:
+    """Train and write the checkpoint; returns the card (None on non-main processes)."""
     tokenizer = AutoTokenizer.from_pretrained(init_dir)
     model = load_for_stage(init_dir, cfg)
     image_token_id = model.config.image_token_id
@@ -58,19 +63,36 @@ def run_stage(
     torch.manual_seed(cfg.seed)  # LoRA init draws random numbers: same seed, same adapter
     model = apply_plan(model, cfg)
     counts = parameter_counts(model)
-    store = PageStore(pages_dir) if any(e.images for e in examples) else None
-
-    def pixels(page_ids: list[str]) -> torch.Tensor:
-        assert store is not None
-        dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-        return torch.stack([image_to_pixels(store.image(pid), image_size) for pid in page_ids]).to(
-            dtype
-        )
-
+    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    has_images = any(e.images for e in examples)
+    pixels = PixelInputs(PageStore(pages_dir), image_size, dtype) if has_images else no_images
+    inputs: BatchInputs = pixels
+    if has_images and cfg.caches_features() and feature_dir is not None:
+        inputs = FeatureInputs(model, pixels, feature_dir)
     resume = None
     if resume_dir is not None:
         resume = ResumeStore(resume_dir, run_fingerprint(cfg, init_dir, mix_dir), cfg.save_every)
-    result = train_loop(model, examples, pixels, cfg, tokenizer.pad_token_id, log, resume)
+    accelerator = make_accelerator(cfg, examples)
+    trained = (  # bitsandbytes placed the 4-bit weights already; moving them breaks them
+        accelerator.prepare_model(model, device_placement=cfg.quant is None)
+    )
+    main = accelerator.is_main_process
+    result = train_loop(
+        trained,
+        examples,
+        inputs,
+        cfg,
+        tokenizer.pad_token_id,
+        log if main else None,
+        resume,
+        accelerator,
+    )
+    if isinstance(inputs, FeatureInputs):
+        print(f"feature cache: {inputs.hits} pages read, {inputs.computed} encoded ({inputs.dir})")
+    accelerator.wait_for_everyone()
+    if not main:
+        return None
+    model = accelerator.unwrap_model(trained)
     out_dir.mkdir(parents=True, exist_ok=True)
     gap = None
     if cfg.lora is not None:
@@ -88,6 +110,25 @@ def run_stage(
         resume.clear()
     (out_dir / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return card
+
+
+def no_images(batch: Batch, page_ids: list[str]) -> Batch:
+    if page_ids:
+        raise ValueError(f"example refers to pages {page_ids[:3]} but no page store was opened")
+    return batch
+
+
+def make_accelerator(cfg: StageConfig, examples: list[Encoded]) -> Accelerator:
+    """One process, or one of several under `accelerate launch`.
+
+    DDP must be told when some trainable parameters get no gradient in a step: a text-only
+    example leaves a trained projector or vision tower unused.
+    """
+    unused = any(not e.images for e in examples) and (
+        cfg.modules.vision != "frozen" or cfg.modules.projector != "frozen"
+    )
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=unused)
+    return Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
 
 
 def stage_card(
