@@ -1,7 +1,8 @@
-"""Write the evaluation stand-ins the offline run scores every checkpoint on: a Japanese GSM8K
-set and a chabsa set, in the exact raw schemas of the real benchmarks so that pointing the task
-files at the real data is only a path change. Items come from their own seed streams and any
-item that appears in the training records is dropped and counted."""
+"""Write the evaluation stand-ins every checkpoint is scored on: Japanese GSM8K, chABSA, the four
+pfnet japanese-lm-fin-harness exams (cma_basics, cpa_audit, fp2, security_sales_1) and the three
+EDINET-Bench tasks, each in its real public raw schema, so pointing evaluation at the real data is
+only a path change. Items come from their own seed streams and any item that appears in the
+training records is dropped and counted in manifest.json."""
 
 from pathlib import Path
 
@@ -19,9 +20,13 @@ def load_config(params: dict) -> BenchConfig:
 
 
 def main(
-    out: Path = typer.Option(..., help="Output folder: gsm8k/, chabsa/, manifest.json."),
+    out: Path = typer.Option(
+        ...,
+        help="Output folder: gsm8k/, chabsa/, cma_basics/, cpa_audit/, fp2/, "
+        "security_sales_1/, edinet/<config>/<split>.jsonl and manifest.json.",
+    ),
     exclude_from: list[Path] = typer.Option(
-        [], help="Training record folders (searched recursively)."
+        [], help="Training record folders (searched recursively); items found there are dropped."
     ),
     stage: str = typer.Option(
         None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."
@@ -33,10 +38,10 @@ def main(
         r for d in tqdm(shards, desc="training records", unit="dir") for r in read_records(d)
     ]
     manifest = build_benchmarks(cfg, out, records)
-    for name in ("gsm8k", "chabsa"):
-        files = ", ".join(f"{k} {v['items']}" for k, v in manifest[name]["files"].items())
+    for task, entry in manifest.items():
         typer.echo(
-            f"{name}: {files}; dropped as in training: {manifest[name]['dropped_as_in_training']}"
+            f"{task}: {entry['items']} items in {entry['source']['path']}; "
+            f"dropped as in training: {entry['dropped_as_in_training']}"
         )
 
 

@@ -1,11 +1,22 @@
-"""Score one checkpoint on every benchmark with the same protocol as all the others."""
+"""Score one checkpoint on every benchmark with the same protocol as all the others.
+
+Text benchmarks (GSM8K, the five Japanese financial harness tasks, EDINET-Bench) are read from
+`evaluate.sources` in their raw public schemas and run through lm-eval; held-out page images
+through our visual evaluator. Metrics carry 95% bootstrap intervals and parse coverage.
+"""
 
 from pathlib import Path
 
 import typer
 
 from finstage.config import parse, stage_params
-from finstage.evaluate.run import EvalConfig, EvalInputs, evaluate_checkpoint, write_metrics
+from finstage.evaluate.run import (
+    EvalConfig,
+    VisualInputs,
+    evaluate_checkpoint,
+    load_text_tasks,
+    write_metrics,
+)
 
 
 def load_config(params: dict) -> EvalConfig:
@@ -15,8 +26,9 @@ def load_config(params: dict) -> EvalConfig:
 
 def main(
     checkpoint: Path = typer.Option(..., help="Checkpoint folder (models/<name>)."),
-    bench: Path = typer.Option(..., help="Benchmark folder (gsm8k/test.jsonl, chabsa/test.jsonl)."),
-    visual: Path = typer.Option(..., help="Held-out visual records (folder with ocr/ and vqa/)."),
+    visual: Path = typer.Option(
+        ..., help="Held-out visual records (folder with ocr/, vqa/, finqa_visual/)."
+    ),
     pages: Path = typer.Option(..., help="Page store."),
     metrics: Path = typer.Option(..., help="Metrics JSON to write."),
     predictions: Path = typer.Option(..., help="Predictions JSONL to write."),
@@ -25,16 +37,12 @@ def main(
     ),
 ) -> None:
     cfg = load_config(stage_params(stage))
-    inputs = EvalInputs(
-        bench / "gsm8k" / "test.jsonl",
-        bench / "chabsa" / "test.jsonl",
-        visual / "ocr",
-        visual / "vqa",
-        pages,
-    )
-    scores, preds = evaluate_checkpoint(checkpoint, inputs, cfg)
+    tasks = load_text_tasks(cfg)  # every source is read before the model loads
+    inputs = VisualInputs(visual / "ocr", visual / "vqa", visual / "finqa_visual", pages)
+    scores, preds = evaluate_checkpoint(checkpoint, tasks, inputs, cfg)
     write_metrics(scores, preds, metrics, predictions)
-    typer.echo(f"{checkpoint.name}: " + ", ".join(f"{t}={v}" for t, v in scores.items()))
+    primary = {name: next(iter(block.items())) for name, block in sorted(scores.items())}
+    typer.echo(f"{checkpoint.name}: " + ", ".join(f"{b}.{k}={v}" for b, (k, v) in primary.items()))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""Collect every checkpoint's metrics into the trajectory table and plot."""
+"""Collect every checkpoint's metrics into the trajectory report.
+
+Reads metrics/<checkpoint>.json for P0 → P3 (all must have the same keys) and writes the
+trajectory table with deltas vs P0, significance flags from the 95% intervals, the per-task
+harness breakdown and a checkpoint recommendation per task, plus a JSON summary for
+`dvc metrics show` and a PNG with one panel per benchmark. Reads no params.
+"""
 
 from pathlib import Path
 
@@ -8,13 +14,27 @@ from finstage.report.trajectory import write_report
 
 
 def main(
-    metrics: Path = typer.Option(..., help="Folder holding <checkpoint>.json metrics."),
-    table: Path = typer.Option(..., help="Markdown trajectory table to write."),
-    plot: Path = typer.Option(..., help="PNG plot to write."),
+    metrics: Path = typer.Option(
+        ..., help="Folder holding <checkpoint>.json metrics for p0, p1_s1, … p3_s2."
+    ),
+    table: Path = typer.Option(
+        ...,
+        help="Markdown report to write: trajectory table, harness breakdown, recommendation.",
+    ),
+    plot: Path = typer.Option(
+        ..., help="PNG to write: one panel per benchmark's primary score, 95% intervals."
+    ),
     summary: Path = typer.Option(
-        ..., help="JSON trajectory (benchmark -> phase -> value) to write."
+        ...,
+        help="JSON to write: benchmark -> score -> phase -> value, plus 'recommendation'.",
     ),
 ) -> None:
+    """Write the trajectory report for P0 → P3 from every checkpoint's metrics.
+
+    Cells show each score with its change vs P0; † marks a change whose 95% bootstrap interval
+    still contains the P0 value. Fails naming the file and key when the checkpoints' metrics do
+    not have the same keys (rerun `dvc repro`).
+    """
     write_report(metrics, table, plot, summary)
     typer.echo(table.read_text())
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from lm_eval.api.instance import Instance
 
+from finstage.config import parse
 from finstage.evaluate.lm import FinstageLM
-from finstage.evaluate.run import EvalConfig, EvalInputs, evaluate_checkpoint
-from finstage.evaluate.tasks import gsm8k_results, last_number, macro_f1
+from finstage.evaluate.run import EvalConfig, VisualInputs, evaluate_checkpoint, load_text_tasks
+from finstage.evaluate.tasks import (
+    edinet_generation_results,
+    gsm8k_results,
+    positive_probability,
+)
 from finstage.evaluate.visual import char_error_rate
 from finstage.pages.store import page_id
 from finstage.records import make_record, write_records
 
-from .conftest import doc_sha
+from .conftest import ROOT, doc_sha
+from .test_sources import write_cpa
 
 
 @pytest.fixture(scope="module")
@@ -53,24 +57,28 @@ def test_generation_is_deterministic_and_honours_until(lm):
 def test_gsm8k_scoring_strict_and_flexible():
     doc = {"answer": "12×3=36\n#### 1,036"}
     assert gsm8k_results(doc, ["<Answer>\\boxed{1036}</Answer>"]) == {
-        "exact_match_strict": 1.0,
-        "exact_match_flexible": 1.0,
-        "unparsed": 0.0,
+        "em_strict": 1.0,
+        "em_flexible": 1.0,
+        "parsed": 1.0,
     }
     assert gsm8k_results(doc, ["答えは１，０３６です"]) == {
-        "exact_match_strict": 0.0,
-        "exact_match_flexible": 1.0,
-        "unparsed": 1.0,
+        "em_strict": 0.0,
+        "em_flexible": 1.0,
+        "parsed": 0.0,
     }
-    assert gsm8k_results(doc, ["わかりません"])["exact_match_flexible"] == 0.0
-    assert last_number("3個と-4.5と1,200") == "1200"
+    assert gsm8k_results(doc, ["わかりません"])["em_flexible"] == 0.0
 
 
-def test_macro_f1_against_hand_computed_value():
-    # golds/preds: class 0 F1 = 2·1/(2+1+1)=0.5 ... computed by hand below
-    items = [(0, 0), (0, 1), (1, 1), (1, 1)]
-    # class 0: tp=1 fp=0 fn=1 -> F1=2/3; class 1: tp=2 fp=1 fn=0 -> F1=4/5
-    assert macro_f1(items) == pytest.approx((2 / 3 + 4 / 5) / 2)
+def test_edinet_probability_from_the_two_answers():
+    # log-likelihoods (no, yes) = (-2, -1): P(yes) = e^-1 / (e^-2 + e^-1) = 1 / (1 + e^-1)
+    assert positive_probability([(-2.0, False), (-1.0, True)]) == pytest.approx(0.7310586)
+    unparsed = edinet_generation_results({"label": 1}, ["わかりません"])
+    assert unparsed == {"gen_roc_auc": (1, 0.5), "parsed": 0.0}  # counted, scored uninformative
+    answer = '```json\n{"prob": 0.2, "prediction": 0}\n```'
+    assert edinet_generation_results({"label": 0}, [answer]) == {
+        "gen_roc_auc": (0, 0.2),
+        "parsed": 1.0,
+    }
 
 
 def test_character_error_rate():
@@ -79,72 +87,49 @@ def test_character_error_rate():
     assert char_error_rate("", "予算") == 1.0
 
 
-def test_evaluate_checkpoint_writes_the_same_keys_with_counts(tmp_path, tiny_p0, tiny_pages):
-    bench = tmp_path / "bench"
-    bench.mkdir()
-    with (bench / "gsm8k.jsonl").open("w") as f:
-        for i in range(3):
-            f.write(
-                json.dumps(
-                    {"question": f"{i}+1は?", "answer": f"{i}+1={i + 1}\n#### {i + 1}"},
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
-    with (bench / "chabsa.jsonl").open("w") as f:
-        for i, pol in enumerate(["positive", "negative", "positive"]):
-            f.write(
-                json.dumps(
-                    {"sentence": f"売上{i}", "target": "売上", "polarity": pol}, ensure_ascii=False
-                )
-                + "\n"
-            )
+def test_every_benchmark_runs_on_raw_fixtures_with_the_same_keys(tmp_path, tiny_p0, tiny_pages):
+    raw = ROOT / "tests" / "fixtures" / "raw"
+    write_cpa(tmp_path / "CPA_AUDIT.xlsx")
+    sources = {
+        "gsm8k": {"path": str(raw / "gsm8k" / "test.jsonl")},
+        "chabsa": {"path": str(raw / "chabsa")},
+        "cma_basics": {"path": str(raw / "cma_basics")},
+        "cpa_audit": {"path": str(tmp_path / "CPA_AUDIT.xlsx")},
+        "fp2": {"path": str(raw / "fp2")},
+        "security_sales_1": {"path": str(raw / "security_sales_1")},
+        "edinet_fraud": {"path": str(raw / "edinet")},
+        "edinet_earnings": {"path": str(raw / "edinet")},
+        "edinet_industry": {"path": str(raw / "edinet"), "split": "train"},
+    }
+    settings = {"batch_size": 4, "max_length": 200, "edinet_sheet_chars": 40, "bootstrap": 200}
+    settings |= {"gsm8k_max_gen_toks": 6, "edinet_max_gen_toks": 6, "visual_max_new_tokens": 6}
+    cfg = parse(EvalConfig, {**settings, "sources": sources}, "evaluate")
     pid = page_id(doc_sha(0), 0)
-    write_records(
-        tmp_path / "ocr",
-        [
-            make_record(
-                "o",
-                "synth/ocr",
-                [
-                    {"role": "user", "content": "<image>書き起こしてください。"},
-                    {"role": "assistant", "content": "歳出合計"},
-                ],
-                [pid],
-            )
-        ],
-    )
-    write_records(
-        tmp_path / "vqa",
-        [
-            make_record(
-                "v",
-                "synth/vqa",
-                [
-                    {"role": "user", "content": "<image>歳出合計は?"},
-                    {"role": "assistant", "content": "100"},
-                    {"role": "user", "content": "根拠は?"},
-                    {"role": "assistant", "content": "歳出合計 100"},
-                ],
-                [pid],
-                answer="100",
-            )
-        ],
-    )
-    inputs = EvalInputs(
-        bench / "gsm8k.jsonl",
-        bench / "chabsa.jsonl",
-        tmp_path / "ocr",
-        tmp_path / "vqa",
-        tiny_pages,
-    )
-    metrics, predictions = evaluate_checkpoint(
-        tiny_p0,
-        inputs,
-        EvalConfig(batch_size=2, max_length=128, gsm8k_max_gen_toks=8, visual_max_new_tokens=8),
-    )
-    assert set(metrics) == {"gsm8k", "chabsa", "ocr", "vqa"}
-    assert metrics["gsm8k"]["n"] == 3 and metrics["chabsa"]["n"] == 3
-    assert metrics["ocr"]["n"] == 1 and metrics["vqa"]["n"] == 1
-    assert all({"n", "n_unparsed"} <= set(v) for v in metrics.values())
-    assert len(predictions) == 3 + 3 + 1 + 1
+    visual = {
+        "ocr": ("<image>書き起こしてください。", "歳出合計"),
+        "vqa": ("<image>歳出合計は?", "100"),
+        "finqa_visual": ("<image>合計は?", "計算：1 + 2 = 3\n答え：3百万円"),
+    }
+    for name, (question, answer) in visual.items():
+        chat = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        write_records(tmp_path / name, [make_record(name, name, chat, [pid], answer=answer)])
+    inputs = VisualInputs(tmp_path / "ocr", tmp_path / "vqa", tmp_path / "finqa_visual", tiny_pages)
+    metrics, predictions = evaluate_checkpoint(tiny_p0, load_text_tasks(cfg), inputs, cfg)
+
+    harness = ["chabsa", "cma_basics", "cpa_audit", "fp2", "security_sales_1"]
+    edinet = ["edinet_fraud", "edinet_earnings", "edinet_industry"]
+    visual_sets = ["ocr", "vqa", "finqa_visual"]
+    assert set(metrics) == {"gsm8k", "finharness", *harness, *edinet, *visual_sets}
+    for name, block in metrics.items():
+        assert {"n", "n_unparsed", "coverage"} <= set(block), name
+        for score in [k for k in block if f"{k}_lo" in block]:
+            lo, value, hi = block[f"{score}_lo"], block[score], block[f"{score}_hi"]
+            assert value is None or lo - 1e-9 <= value <= hi + 1e-9, (name, score)
+    assert [metrics[t]["n"] for t in ("gsm8k", "cpa_audit", "edinet_fraud")] == [3, 2, 3]
+    gen_parsed = metrics["edinet_fraud"]["n"] - metrics["edinet_fraud"]["n_unparsed"]
+    assert metrics["edinet_fraud"]["coverage"] == pytest.approx(gen_parsed / 3)
+    primary = [metrics["chabsa"]["harness_f1"]] + [metrics[t]["acc"] for t in harness[1:]]
+    assert metrics["finharness"]["avg"] == pytest.approx(sum(primary) / 5, abs=1e-5)
+    assert {"edinet_fraud_gen", "edinet_industry", "finqa_visual"} <= {
+        p["task"] for p in predictions
+    }

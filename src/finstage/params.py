@@ -16,6 +16,7 @@ from finstage.config import ParamsError, parse
 from finstage.corpus.fetch import FetchConfig
 from finstage.corpus.generate import CorpusConfig
 from finstage.distill.teacher import DistillConfig
+from finstage.evaluate.decontam import DecontamConfig
 from finstage.evaluate.run import EvalConfig
 from finstage.mix.build import MixConfig
 from finstage.model.assemble import ModelConfig
@@ -33,6 +34,7 @@ SECTIONS: dict[str, type] = {
     "benchmarks": BenchConfig,
     "model": ModelConfig,
     "evaluate": EvalConfig,
+    "decontam": DecontamConfig,
 }
 PER_STAGE: dict[str, type] = {"mix": MixConfig, "train": StageConfig}
 TRAIN_STAGES = ["p1_s1", "p1_s2", "p2_s1", "p3_s1", "p3_s2"]
@@ -69,6 +71,14 @@ def validate(params: dict[str, Any]) -> None:
             )
         if plan["data"] not in params["mix"]:
             raise ParamsError(f"params: 'train.{stage}.data' names no mixture under 'mix'")
+    shared = sorted(
+        set(params["benchmarks"]["gsm8k"]["templates"]) & set(params["distill"]["templates"])
+    )
+    if shared:
+        raise ParamsError(
+            f"params: templates {shared} are in both 'distill.templates' and "
+            "'benchmarks.gsm8k.templates'; the GSM8K stand-in must use held-out templates"
+        )
 
 
 def preset_path(name: str) -> Path:

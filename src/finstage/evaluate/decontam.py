@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from finstage.config import require
+
 __all__ = ["Flag", "Overlap", "PairCount", "Report", "TrainIndex", "check", "normalise"]
 
 _BASE = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier (golden-ratio constant)
@@ -288,6 +290,18 @@ class Report:
             "or drop the items from the eval set"
         )
         return "\n".join(lines)
+
+
+@dataclass
+class DecontamConfig:
+    """The `decontam` params: n-gram length in characters and the share that fails an item."""
+
+    n: int = 20
+    max_share: float = 0.5
+
+    def check(self, where: str) -> None:
+        require(self.n >= 5, f"{where}.n", "must be >= 5 characters")
+        require(0.0 <= self.max_share <= 1.0, f"{where}.max_share", "must be in [0, 1]")
 
 
 def check(

@@ -1,4 +1,5 @@
-"""Visual checks on held-out pages: OCR character error rate and VQA exact match.
+"""Visual checks on held-out pages: OCR character error rate, VQA exact match and ANLS, and
+finance QA with a worked rationale (answer accuracy, Japanese ROUGE, rationale similarity).
 
 lm-eval's log-likelihood path has no images, so page-image items are generated here with the
 same prompt encoding and greedy decoding the LM adapter uses for text.
@@ -6,13 +7,19 @@ same prompt encoding and greedy decoding the LM adapter uses for text.
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import torch
 from tqdm import tqdm
 
+from finstage.distill.verify import numbers_equal
+from finstage.evaluate.answers import extract_flexible
+from finstage.evaluate.jatext import anls, rationale_similarity, rouge_scores
 from finstage.evaluate.lm import FinstageLM
+from finstage.evaluate.scores import mean
+from finstage.evaluate.summary import Scored
 from finstage.pages.store import PageStore
 from finstage.records import Record
 from finstage.train.collate import image_to_pixels
@@ -56,23 +63,49 @@ def generate_answers(
     return answers
 
 
-def score_ocr(records: Iterable[Record], answers: list[str]) -> dict[str, float]:
-    rates = [
-        char_error_rate(a, r["messages"][-1]["content"])
-        for r, a in zip(records, answers, strict=True)
-    ]
-    return {
-        "cer": sum(rates) / len(rates) if rates else 1.0,
-        "n": len(rates),
-        "n_unparsed": sum(1 for a in answers if not a.strip()),
-    }
+def ocr_scored(records: Sequence[Record], answers: list[str]) -> Scored:
+    scored = Scored()
+    golds = [r["messages"][-1]["content"] for r in records]
+    scored.add("cer", [char_error_rate(a, g) for a, g in zip(answers, golds, strict=True)], mean)
+    return scored
 
 
-def score_vqa(records: Iterable[Record], answers: list[str]) -> dict[str, float]:
+def vqa_scored(records: Sequence[Record], answers: list[str]) -> Scored:
+    """Exact match and ANLS on the extractive first turn (its gold is the short value)."""
     golds = [r["answer"] or r["messages"][-1]["content"] for r in records]
-    hits = [normalise(a) == normalise(g) for a, g in zip(answers, golds, strict=True)]
-    return {
-        "exact_match": sum(hits) / len(hits) if hits else 0.0,
-        "n": len(hits),
-        "n_unparsed": sum(1 for a in answers if not a.strip()),
-    }
+    pairs = list(zip(answers, golds, strict=True))
+    scored = Scored()
+    scored.add("em", [float(normalise(a) == normalise(g)) for a, g in pairs], mean)
+    scored.add("anls", [anls(a, [g]) for a, g in pairs], mean)
+    return scored
+
+
+_FINAL = re.compile(r"答え[:：]\s*(.+)")
+
+
+def final_answer(text: str) -> str | None:
+    """The number on the response's '答え：' line (the format finqa records teach)."""
+    found = _FINAL.findall(text)
+    return extract_flexible(found[-1]) if found else None
+
+
+def finqa_scored(records: Sequence[Record], answers: list[str]) -> Scored:
+    """Answer accuracy plus similarity of the worked calculation to the gold rationale.
+
+    ROUGE runs on MeCab tokens: the default rouge-score tokeniser deletes Japanese.
+    """
+    golds = [r["messages"][-1]["content"] for r in records]
+    finals = [final_answer(a) for a in answers]
+    gold_values = [final_answer(g) for g in golds]
+    scored = Scored(parsed=[float(f is not None) for f in finals])
+    hits = [
+        float(f is not None and v is not None and numbers_equal(f, v))
+        for f, v in zip(finals, gold_values, strict=True)
+    ]
+    scored.add("acc", hits, mean)
+    rouge = [rouge_scores(a, g) for a, g in zip(answers, golds, strict=True)]
+    for key in ("rouge1", "rouge2", "rougeL"):
+        scored.add(key, [r[key] for r in rouge], mean)
+    sims = [rationale_similarity(a, g) for a, g in zip(answers, golds, strict=True)]
+    scored.add("rationale_sim", sims, mean)
+    return scored

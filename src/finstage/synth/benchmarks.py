@@ -1,23 +1,25 @@
 """Generated evaluation stand-ins in the exact raw schemas of the real benchmarks.
 
-The default run cannot download GSM8K/MGSM or chABSA, so it evaluates on generated sets that a
-task YAML reads exactly as it would read the real files; swapping in the real data is a path
-change. Stand-ins are drawn from their own RNG streams and checked against the training
-records: a GSM8K question equal to a training prompt, or a chabsa sentence found inside any
-training message, is dropped and counted.
+The default run cannot download GSM8K, chABSA, the pfnet japanese-lm-fin-harness exams or
+EDINET-Bench, so it evaluates on generated sets that `finstage.evaluate.sources` reads exactly as
+it reads the real files; swapping in the real data is a path change. Each set is drawn from its
+own RNG stream and checked against the training records: an item whose text (a GSM8K question, a
+chabsa sentence, an exam question with its statements, an EDINET P/L sheet) is found in any
+training message is dropped and counted in the manifest.
 
 - GSM8K (MGSM-ja style): JSONL ``{"question": str, "answer": "…reasoning…\\n#### 42"}``;
   ``gsm8k/test.jsonl`` plus a small ``gsm8k/train.jsonl`` few-shot pool.
-- chabsa (pfnet japanese-lm-fin-harness loader fields): JSONL
-  ``{"id": int, "sentence": str, "target": str, "polarity": "positive"|"negative"}``.
+- chabsa: chABSA-dataset annotation files, ``chabsa/e<code>_ann.json``, one per document:
+  ``{"header": {...}, "sentences": [{"sentence_id", "sentence", "opinions": [{"target",
+  "category", "polarity", "from", "to"}]}]}``; ``n_items`` counts opinions.
+- cma_basics, cpa_audit, fp2, security_sales_1, EDINET-Bench: see `finstage.synth.finbench`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,31 +27,47 @@ from typing import Any
 
 from finstage.config import require
 from finstage.distill.problems import TEMPLATES, fmt, generate_problems, solution_lines
+from finstage.evaluate.sources import EDINET_CONFIGS
 from finstage.records import Record
+from finstage.synth import finbench
+from finstage.synth.finbench import (
+    CpaConfig,
+    EdinetConfig,
+    ExamConfig,
+    SecuritySalesConfig,
+    compact,
+)
 
 
 @dataclass
 class Gsm8kConfig:
     n_test: int = 40
     n_train: int = 8  # few-shot pool (lm-eval's gsm8k samples few-shot examples from "train")
+    # problem templates held out from distillation, so the stand-in is not in-distribution
+    templates: list[str] = field(default_factory=lambda: ["ratio_split", "profit_margin"])
 
     def check(self, where: str) -> None:
         require(self.n_test >= 1, f"{where}.n_test", f"must be >= 1, got {self.n_test}")
         require(self.n_train >= 0, f"{where}.n_train", f"must be >= 0, got {self.n_train}")
+        unknown = sorted(set(self.templates) - set(TEMPLATES))
+        require(
+            bool(self.templates) and not unknown,
+            f"{where}.templates",
+            f"must be a non-empty list of {sorted(TEMPLATES)}; unknown: {unknown}",
+        )
 
 
 @dataclass
 class ChabsaConfig:
-    n_items: int = 40
+    n_items: int = 40  # opinions (the pfnet loader yields one item per opinion)
     two_target_fraction: float = 0.25  # sentences with one positive and one negative target
+    neutral_fraction: float = 0.1  # neutral opinions: kept by the loader, never a choice
 
     def check(self, where: str) -> None:
         require(self.n_items >= 2, f"{where}.n_items", f"must be >= 2, got {self.n_items}")
-        require(
-            0.0 <= self.two_target_fraction <= 1.0,
-            f"{where}.two_target_fraction",
-            f"must be in [0, 1], got {self.two_target_fraction}",
-        )
+        for name in ("two_target_fraction", "neutral_fraction"):
+            value = getattr(self, name)
+            require(0.0 <= value <= 1.0, f"{where}.{name}", f"must be in [0, 1], got {value}")
 
 
 @dataclass
@@ -57,24 +75,29 @@ class BenchConfig:
     seed: int = 1000
     gsm8k: Gsm8kConfig = field(default_factory=Gsm8kConfig)
     chabsa: ChabsaConfig = field(default_factory=ChabsaConfig)
-
-
-def _norm(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
+    cma_basics: ExamConfig = field(default_factory=ExamConfig)
+    cpa_audit: CpaConfig = field(default_factory=CpaConfig)
+    fp2: ExamConfig = field(default_factory=lambda: ExamConfig(n_items=24))
+    security_sales_1: SecuritySalesConfig = field(default_factory=SecuritySalesConfig)
+    edinet: EdinetConfig = field(default_factory=EdinetConfig)
 
 
 # ---------------------------------------------------------------- GSM8K (ja)
 
 
 def gsm8k_items(
-    n: int, seed: int, exclude_questions: set[str], stream: str = "gsm8k"
+    n: int,
+    seed: int,
+    exclude_questions: set[str],
+    templates: list[str],
+    stream: str = "gsm8k",
 ) -> tuple[list[dict], int]:
     """``n`` GSM8K-format items from their own stream; returns (items, how many were excluded)."""
-    excluded_norm = {_norm(q) for q in exclude_questions}
+    excluded_norm = {compact(q) for q in exclude_questions}
     problems, dropped, extra = [], 0, 0
     while len(problems) < n:
-        batch = generate_problems(n + extra, seed, stream)
-        problems = [p for p in batch if _norm(p.question) not in excluded_norm]
+        batch = generate_problems(n + extra, seed, stream, templates)
+        problems = [p for p in batch if compact(p.question) not in excluded_norm]
         dropped = len(batch) - len(problems)
         extra += max(dropped, 1)
         if extra > 10 * n + 100:
@@ -146,6 +169,11 @@ NEGATIVE = (
     "{s}事業は{r}により減収減益となり、{t}は{a}百万円となりました。",
 )
 NEGATIVE_LOSS = "{s}事業では{r}が響き、{t}は{a}百万円の赤字となりました。"
+NEUTRAL = (
+    "{s}事業の{t}は、前期とほぼ同水準の{a}百万円となりました。",
+    "当連結会計年度の{t}は{a}百万円と、前期並みとなりました。",
+    "{t}は、前期から横ばいの{a}百万円で推移しました。",
+)
 MIXED = (
     ("{t1}は{r1}により増加したものの、{t2}は{r2}により減少しました。", ("positive", "negative")),
     ("{t1}は{r1}により減少しましたが、{t2}は{r2}により増加しました。", ("negative", "positive")),
@@ -158,6 +186,9 @@ def _amount(rng: random.Random) -> str:
 
 def _one_target(rng: random.Random, polarity: str) -> tuple[str, list[tuple[str, str]]]:
     s, p, a = rng.choice(SEGMENTS), f"{rng.randint(1, 40)}.{rng.randint(0, 9)}", _amount(rng)
+    if polarity == "neutral":
+        t = rng.choice(POS_TARGETS)
+        return rng.choice(NEUTRAL).format(t=t, s=s, a=a), [(t, polarity)]
     if polarity == "positive":
         t, r = rng.choice(POS_TARGETS), rng.choice(POS_REASONS)
         return rng.choice(POSITIVE).format(t=t, r=r, s=s, p=p, a=a), [(t, polarity)]
@@ -177,46 +208,97 @@ def _two_targets(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     return sentence, [(t1, polarities[0]), (t2, polarities[1])]
 
 
-def chabsa_items(
-    cfg: ChabsaConfig, seed: int, training_text: str, stream: str = "chabsa"
-) -> tuple[list[dict], int]:
-    """Items balanced between positive and negative; sentences found in training are dropped."""
-    rng = random.Random(f"finstage-bench:{stream}:{seed}")
-    items: list[dict[str, Any]] = []
+def _polarity(rng: random.Random, cfg: ChabsaConfig, counts: Counter) -> str:
+    """Neutral at its rate, otherwise whichever of positive/negative keeps the two balanced."""
+    if rng.random() < cfg.neutral_fraction:
+        return "neutral"
+    return "positive" if counts["positive"] <= counts["negative"] else "negative"
+
+
+def _opinions(sentence: str, targets: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """chABSA opinion objects; targets are located left to right, as they read."""
+    out, at = [], 0
+    for target, polarity in targets:
+        start = sentence.index(target, at)
+        at = start + len(target)
+        entity = "business" if "事業" in sentence else "company"
+        attribute = "sales" if target in ("売上高", "受注高", "営業収益") else "profit"
+        out.append(
+            {
+                "target": target,
+                "category": f"{entity}#{attribute}",
+                "polarity": polarity,
+                "from": start,
+                "to": at,
+            }
+        )
+    return out
+
+
+def chabsa_sentences(cfg: ChabsaConfig, seed: int, training_text: str) -> tuple[list[dict], int]:
+    """Annotated sentences holding `n_items` opinions; sentences found in training are dropped."""
+    rng = random.Random(f"finstage-bench:chabsa:{seed}")
+    sentences: list[dict[str, Any]] = []
+    counts: Counter = Counter()
     seen: set[str] = set()
     dropped = attempts = 0
-    while len(items) < cfg.n_items:
+    while counts.total() < cfg.n_items:
         attempts += 1
         if attempts > 100 * cfg.n_items:
-            raise RuntimeError(f"could only generate {len(items)} of {cfg.n_items} chabsa items")
-        remaining = cfg.n_items - len(items)
-        if remaining >= 2 and rng.random() < cfg.two_target_fraction:
-            sentence, opinions = _two_targets(rng)
+            raise RuntimeError(
+                f"could only generate {counts.total()} of {cfg.n_items} chabsa opinions; "
+                "lower benchmarks.chabsa.n_items"
+            )
+        if cfg.n_items - counts.total() >= 2 and rng.random() < cfg.two_target_fraction:
+            sentence, targets = _two_targets(rng)
         else:
-            n_pos = sum(it["polarity"] == "positive" for it in items)
-            polarity = "positive" if n_pos * 2 < len(items) + 1 else "negative"
-            sentence, opinions = _one_target(rng, polarity)
+            sentence, targets = _one_target(rng, _polarity(rng, cfg, counts))
         if sentence in seen:
             continue
-        if sentence in training_text or _norm(sentence) in training_text:
+        seen.add(sentence)
+        if sentence in training_text or compact(sentence) in training_text:
             dropped += 1
             continue
-        seen.add(sentence)
-        for target, polarity in opinions:
-            items.append(
-                {"id": len(items), "sentence": sentence, "target": target, "polarity": polarity}
-            )
-    return items, dropped
+        counts.update(polarity for _, polarity in targets)
+        sentences.append({"sentence": sentence, "opinions": _opinions(sentence, targets)})
+    return sentences, dropped
+
+
+CHABSA_SENTENCES_PER_DOC = 6
+CHABSA_COMPANIES = (  # (document_name stem, category33, category17)
+    ("東和食品", "食料品", "食品"),
+    ("北斗化学", "化学", "素材・化学"),
+    ("朝日電機", "電気機器", "電機・精密"),
+    ("中央機械", "機械", "機械"),
+    ("新星システム", "情報・通信業", "情報通信・サービスその他"),
+    ("大和ストア", "小売業", "小売"),
+)
+
+
+def chabsa_documents(sentences: list[dict], seed: int) -> list[dict]:
+    """Sentences grouped into annual-report documents with chABSA headers."""
+    rng = random.Random(f"finstage-bench:chabsa-docs:{seed}")
+    size = CHABSA_SENTENCES_PER_DOC
+    chunks = [sentences[k : k + size] for k in range(0, len(sentences), size)]
+    docs = []
+    for code, chunk in zip(finbench.edinet_codes(rng, len(chunks)), chunks, strict=True):
+        name, category33, category17 = rng.choice(CHABSA_COMPANIES)
+        header = {
+            "document_id": code,
+            "document_name": f"{name}株式会社",
+            "doc_text": "有価証券報告書",
+            "edi_id": code,
+            "security_code": f"{rng.randint(1300, 9999)}0",
+            "category33": category33,
+            "category17": category17,
+            "scale": str(rng.randint(1, 7)),
+        }
+        body = [{"sentence_id": i, **s} for i, s in enumerate(chunk)]
+        docs.append({"header": header, "sentences": body})
+    return docs
 
 
 # ---------------------------------------------------------------- writing
-
-
-def _write_jsonl(path: Path, rows: Iterable[dict]) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    path.write_text(text, encoding="utf-8")
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def training_texts(records: Iterable[Record]) -> tuple[set[str], str]:
@@ -229,59 +311,125 @@ def training_texts(records: Iterable[Record]) -> tuple[set[str], str]:
             if m["role"] == "user":
                 prompts.add(m["content"])
     joined = "\n\x00\n".join(chunks)
-    return prompts, joined + "\n\x00\n" + _norm(joined)
+    return prompts, joined + "\n\x00\n" + compact(joined)
+
+
+def _jsonl(rows: Iterable[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+class _Writer:
+    """Writes raw files under the bench folder and keeps the manifest's per-task entries."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir, self.manifest = Path(out_dir), {}
+
+    def task(self, name: str, fmt: str, source: dict[str, str], **facts: Any) -> dict[str, Any]:
+        entry = {"format": fmt, "source": source, "files": {}, **facts}
+        self.manifest[name] = entry
+        return entry
+
+    def file(self, entry: dict[str, Any], rel: str, payload: str | bytes) -> None:
+        entry["files"][rel] = finbench.write(self.out_dir / rel, payload)
 
 
 def build_benchmarks(
     cfg: BenchConfig, out_dir: Path, train_records: Iterable[Record] = ()
 ) -> dict[str, Any]:
-    """Write gsm8k/{test,train}.jsonl, chabsa/test.jsonl and manifest.json under out_dir."""
-    out_dir = Path(out_dir)
+    """Write every stand-in and manifest.json under out_dir; returns the manifest.
+
+    Each manifest entry is keyed by the `finstage.evaluate.sources` task name and carries
+    ``source`` (the SourceSpec path/split relative to out_dir), ``items``, the files' sha256 and
+    ``dropped_as_in_training``.
+    """
     prompts, text = training_texts(train_records)
-    gsm, gsm_dropped = gsm8k_items(cfg.gsm8k.n_test + cfg.gsm8k.n_train, cfg.seed, prompts)
-    test, train = gsm[: cfg.gsm8k.n_test], gsm[cfg.gsm8k.n_test :]
-    chabsa, chabsa_dropped = chabsa_items(cfg.chabsa, cfg.seed, text)
-    manifest = {
-        "gsm8k": {
-            "schema": {
-                "question": "str",
-                "answer": "str: reasoning lines, then '\\n#### <number>'",
-            },
-            "files": {
-                "test": {
-                    "path": "gsm8k/test.jsonl",
-                    "items": len(test),
-                    "sha256": _write_jsonl(out_dir / "gsm8k" / "test.jsonl", test),
-                },
-                "train": {
-                    "path": "gsm8k/train.jsonl",
-                    "items": len(train),
-                    "sha256": _write_jsonl(out_dir / "gsm8k" / "train.jsonl", train),
-                },
-            },
-            "dropped_as_in_training": gsm_dropped,
-        },
-        "chabsa": {
-            "schema": {
-                "id": "int",
-                "sentence": "str",
-                "target": "str",
-                "polarity": "positive|negative",
-            },
-            "files": {
-                "test": {
-                    "path": "chabsa/test.jsonl",
-                    "items": len(chabsa),
-                    "sha256": _write_jsonl(out_dir / "chabsa" / "test.jsonl", chabsa),
-                },
-            },
-            "positive": sum(i["polarity"] == "positive" for i in chabsa),
-            "negative": sum(i["polarity"] == "negative" for i in chabsa),
-            "dropped_as_in_training": chabsa_dropped,
-        },
-        "templates": sorted(TEMPLATES),
-    }
-    (out_dir / "manifest.json").write_text(
-        json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+    w = _Writer(out_dir)
+    _write_gsm8k(w, cfg, prompts)
+    _write_chabsa(w, cfg, text)
+    for task in ("cma_basics", "fp2", "security_sales_1"):
+        if task == "security_sales_1":
+            rows, dropped = finbench.security_sales_rows(cfg.security_sales_1, cfg.seed, text)
+        else:
+            rows, dropped = finbench.exam_rows(task, getattr(cfg, task).n_items, cfg.seed, text)
+        entry = w.task(
+            task,
+            "pfnet japanese-lm-fin-harness data.json",
+            {"path": f"{task}/data.json"},
+            items=len(rows),
+            dropped_as_in_training=dropped,
+        )
+        w.file(entry, f"{task}/data.json", finbench.exam_json(task, rows))
+    _write_cpa(w, cfg, text)
+    _write_edinet(w, cfg, text)
+    (Path(out_dir) / "manifest.json").write_text(
+        json.dumps(w.manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
-    return manifest
+    return w.manifest
+
+
+def _write_gsm8k(w: _Writer, cfg: BenchConfig, prompts: set[str]) -> None:
+    gsm, dropped = gsm8k_items(
+        cfg.gsm8k.n_test + cfg.gsm8k.n_train, cfg.seed, prompts, cfg.gsm8k.templates
+    )
+    test, train = gsm[: cfg.gsm8k.n_test], gsm[cfg.gsm8k.n_test :]
+    entry = w.task(
+        "gsm8k",
+        "GSM8K JSONL {question, answer: reasoning then '#### <number>'}",
+        {"path": "gsm8k/test.jsonl"},
+        items=len(test),
+        few_shot_items=len(train),
+        templates=sorted(cfg.gsm8k.templates),
+        dropped_as_in_training=dropped,
+    )
+    w.file(entry, "gsm8k/test.jsonl", _jsonl(test))
+    w.file(entry, "gsm8k/train.jsonl", _jsonl(train))
+
+
+def _write_chabsa(w: _Writer, cfg: BenchConfig, text: str) -> None:
+    sentences, dropped = chabsa_sentences(cfg.chabsa, cfg.seed, text)
+    docs = chabsa_documents(sentences, cfg.seed)
+    polarities = Counter(o["polarity"] for s in sentences for o in s["opinions"])
+    entry = w.task(
+        "chabsa",
+        "chABSA-dataset annotation JSON, one file per document",
+        {"path": "chabsa"},
+        items=polarities.total(),
+        sentences=len(sentences),
+        documents=len(docs),
+        **{p: polarities[p] for p in ("positive", "negative", "neutral")},
+        dropped_as_in_training=dropped,
+    )
+    for doc in docs:
+        rel = f"chabsa/{doc['header']['document_id'].lower()}_ann.json"
+        w.file(entry, rel, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+
+
+def _write_cpa(w: _Writer, cfg: BenchConfig, text: str) -> None:
+    rows, dropped = finbench.cpa_rows(cfg.cpa_audit, cfg.seed, text)
+    abnormal = sum(r["abnormal_flg"] for r in rows)
+    entry = w.task(
+        "cpa_audit",
+        "pfnet japanese-lm-fin-harness CPA_AUDIT.xlsx",
+        {"path": "cpa_audit/CPA_AUDIT.xlsx"},
+        items=len(rows) - abnormal,
+        abnormal_rows=abnormal,
+        dropped_as_in_training=dropped,
+    )
+    w.file(entry, "cpa_audit/CPA_AUDIT.xlsx", finbench.cpa_xlsx(rows))
+
+
+def _write_edinet(w: _Writer, cfg: BenchConfig, text: str) -> None:
+    for task, config in EDINET_CONFIGS.items():
+        rows, dropped = finbench.edinet_rows(config, getattr(cfg.edinet, config), cfg.seed, text)
+        split = finbench.EDINET_SPLITS[config]
+        rel = f"edinet/{config}/{split}.jsonl"
+        labels = Counter(r.get("label", r.get("industry")) for r in rows)
+        entry = w.task(
+            task,
+            "SakanaAI/EDINET-Bench rows (JSONL)",
+            {"path": rel, "config": config, "split": split},
+            items=len(rows),
+            labels=dict(sorted((str(k), v) for k, v in labels.items())),
+            dropped_as_in_training=dropped,
+        )
+        w.file(entry, rel, _jsonl(rows))

@@ -1,0 +1,194 @@
+"""Training throughput: our stage loop against a plain `Trainer`, and the feature cache.
+
+Both trainers get the same model (P0 with the stage's plan applied), the same encoded examples,
+batch size, epochs and LR schedule, in the same process, so the ratio isolates the loop: length
+grouping, the feature cache and per-group optimizers against `Trainer` defaults. Tokens are the
+non-padding tokens trained on (identical for both: every example once per epoch).
+
+The cache comparison trains p1_s1 twice from a cold cache, once on pixels and once with cached
+frozen-tower features, and compares the second epochs, which is where the cache pays off.
+
+Needs the pipeline's outputs (`dvc repro`): models/p0, data/mix/<stage>, data/pages.
+
+    python bench/train.py                 # table + ratios
+    python bench/train.py --repeats 5     # steadier medians
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+import typer
+import yaml
+from transformers import (
+    AutoTokenizer,
+    LlavaForConditionalGeneration,
+    Trainer,
+    TrainingArguments,
+)
+from transformers.utils import logging as hf_logging
+
+from finstage.config import parse
+from finstage.model.plan import StageConfig, apply_plan
+from finstage.pages.store import PageStore
+from finstage.train.collate import ChatEncoder, Encoded, pad_batch
+from finstage.train.images import BatchInputs, FeatureInputs, PixelInputs
+from finstage.train.loop import schedule_length, train_loop
+from finstage.train.stage import encode_records
+
+
+@dataclass
+class Setup:
+    cfg: StageConfig
+    examples: list[Encoded]
+    pad_id: int
+    init: Path
+    pages: PageStore
+
+
+@dataclass
+class Timing:
+    tokens: int
+    seconds: float
+    epochs: list[float]  # wall seconds per epoch
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds
+
+
+def setup(stage: str, root: Path) -> Setup:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    cfg = parse(StageConfig, params["train"][stage], f"train.{stage}")
+    cfg = replace(cfg, save_every=0, grad_checkpointing=False)
+    init = root / "models" / "p0"  # throughput does not depend on which weights; shapes match
+    mix = root / "data" / "mix" / stage
+    for path in (init, mix, root / "data" / "pages"):
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: run `dvc repro` first")
+    tok = AutoTokenizer.from_pretrained(init)
+    config = LlavaForConditionalGeneration.config_class.from_pretrained(init)
+    encoder = ChatEncoder(tok, config.image_token_id, config.image_seq_length, cfg.max_seq_len)
+    examples, _ = encode_records(mix, encoder)
+    return Setup(cfg, examples, tok.pad_token_id, init, PageStore(root / "data" / "pages"))
+
+
+def fresh_model(s: Setup) -> torch.nn.Module:
+    model = LlavaForConditionalGeneration.from_pretrained(s.init)
+    torch.manual_seed(s.cfg.seed)
+    return apply_plan(model, s.cfg)
+
+
+def pixel_inputs(s: Setup, model: torch.nn.Module) -> PixelInputs:
+    return PixelInputs(s.pages, model.config.vision_config.image_size, torch.float32)
+
+
+def ours(s: Setup, cache_dir: Path | None) -> Timing:
+    model = fresh_model(s)
+    pixels = pixel_inputs(s, model)
+    inputs: BatchInputs = pixels if cache_dir is None else FeatureInputs(model, pixels, cache_dir)
+    steps_per_epoch = math.ceil(math.ceil(len(s.examples) / s.cfg.batch_size) / s.cfg.grad_accum)
+    stamps: list[float] = []
+    start = time.perf_counter()
+    result = train_loop(
+        model,
+        s.examples,
+        inputs,
+        s.cfg,
+        s.pad_id,
+        lambda step, m: stamps.append(time.perf_counter()),
+    )
+    seconds = time.perf_counter() - start
+    ends = [start] + [stamps[(e + 1) * steps_per_epoch - 1] for e in range(s.cfg.epochs)]
+    return Timing(result.tokens, seconds, [b - a for a, b in zip(ends, ends[1:], strict=False)])
+
+
+def plain_trainer(s: Setup) -> Timing:
+    """transformers' Trainer with its defaults: random batches, one LR for everything."""
+    model = fresh_model(s)
+    pixels = pixel_inputs(s, model)
+
+    def collate(rows: list[dict]) -> dict[str, torch.Tensor]:
+        examples = [Encoded(r["input_ids"], r["labels"], r["images"]) for r in rows]
+        batch = pad_batch(examples, s.pad_id)
+        return pixels(batch, [pid for e in examples for pid in e.images])
+
+    rows = [{"input_ids": e.input_ids, "labels": e.labels, "images": e.images} for e in s.examples]
+    lr = max(s.cfg.lr.llm, s.cfg.lr.vision, s.cfg.lr.projector)
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=s.cfg.batch_size,
+            gradient_accumulation_steps=s.cfg.grad_accum,
+            num_train_epochs=s.cfg.epochs,
+            learning_rate=lr,
+            lr_scheduler_type="cosine",
+            warmup_steps=math.ceil(s.cfg.warmup_ratio * schedule_length(len(rows), s.cfg)),
+            weight_decay=s.cfg.weight_decay,
+            max_grad_norm=s.cfg.max_grad_norm,
+            save_strategy="no",
+            report_to=[],
+            logging_strategy="no",
+            disable_tqdm=True,
+            use_cpu=not torch.cuda.is_available(),
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+            seed=s.cfg.seed,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate)
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    tokens = s.cfg.epochs * sum(len(e.input_ids) for e in s.examples)
+    return Timing(tokens, seconds, [])
+
+
+def median_run(fn, repeats: int) -> Timing:
+    runs = [fn() for _ in range(repeats)]
+    return sorted(runs, key=lambda t: t.seconds)[len(runs) // 2]
+
+
+def main(
+    root: Path = typer.Option(Path("."), help="Repository root holding params.yaml and outputs."),
+    repeats: int = typer.Option(3, help="Runs per configuration; the median is reported."),
+) -> None:
+    hf_logging.set_verbosity_error()
+    rows = []
+    for stage in ("p3_s2", "p1_s1"):
+        s = setup(stage, root)
+        trainer = median_run(lambda s=s: plain_trainer(s), repeats)
+        with tempfile.TemporaryDirectory() as cache:
+            ours_t = median_run(lambda s=s, c=cache: ours(s, Path(c)), repeats)
+        rows.append((stage, "finstage loop", ours_t, ours_t.tokens_per_s / trainer.tokens_per_s))
+        rows.append((stage, "transformers Trainer", trainer, 1.0))
+    print("\n| stage | trainer | tokens | seconds | tokens/s | vs Trainer |")
+    print("|---|---|---:|---:|---:|---:|")
+    for stage, name, t, ratio in rows:
+        cells = [stage, name, str(t.tokens), f"{t.seconds:.2f}", f"{t.tokens_per_s:.0f}"]
+        print("| " + " | ".join(cells) + f" | {ratio:.2f}× |")
+
+    s = setup("p1_s1", root)
+    s.cfg = replace(s.cfg, epochs=max(s.cfg.epochs, 2))
+    plain = median_run(lambda: ours(s, None), repeats)
+    timings = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:  # cold cache: epoch 1 encodes, 2 reads
+            timings.append(ours(s, Path(cache)))
+    cached = sorted(timings, key=lambda t: t.epochs[1])[len(timings) // 2]
+    print("\n| p1_s1 | epoch 1 s | epoch 2 s |")
+    print("|---|---:|---:|")
+    print(f"| pixels every epoch | {plain.epochs[0]:.2f} | {plain.epochs[1]:.2f} |")
+    print(f"| feature cache (cold) | {cached.epochs[0]:.2f} | {cached.epochs[1]:.2f} |")
+    print(f"\nsecond-epoch speed-up from the cache: {plain.epochs[1] / cached.epochs[1]:.2f}×")
+    print(f"median of {repeats} runs each; epoch times exclude model loading")
+    print(f"(epoch medians of the pixel runs: {statistics.median(plain.epochs):.2f} s)")
+
+
+if __name__ == "__main__":
+    typer.run(main)

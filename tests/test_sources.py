@@ -1,0 +1,390 @@
+"""Raw benchmark schemas -> normalised docs: prompts, choices and gold as the reference harnesses.
+
+Each task reads a hand-made three-item file under tests/fixtures/raw in the benchmark's real public
+layout; the hub route is exercised with a local dataset folder and the URL route with a loopback
+HTTP server, so nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import re
+import shutil
+import threading
+import zipfile
+from pathlib import Path
+
+import datasets
+import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from finstage.config import ParamsError, parse
+from finstage.evaluate.sources import (
+    EDINET_CHOICES,
+    EDINET_INSTRUCTIONS,
+    EDINET_QUESTIONS,
+    EDINET_SHEETS,
+    INDUSTRIES,
+    TASKS,
+    SourceError,
+    SourceSpec,
+    load_docs,
+)
+
+RAW = Path(__file__).parent / "fixtures" / "raw"
+LETTERS = "以下の問題の適切な答えを選択肢から選んでアルファベットで答えなさい。\n\n\n"
+
+
+def fixture_docs(task: str, rel: str, max_chars_per_sheet: int | None = None) -> list[dict]:
+    spec = SourceSpec(path=str(RAW / rel))
+    return load_docs(task, spec, max_chars_per_sheet=max_chars_per_sheet)
+
+
+def test_gsm8k_file_and_folder():
+    docs = fixture_docs("gsm8k", "gsm8k/test.jsonl")
+    assert [d["id"] for d in docs] == ["0", "1", "2"]
+    assert all(set(d) == {"id", "question", "answer"} for d in docs)
+    assert docs[1]["answer"].endswith("#### 72")
+    assert docs[0]["question"].startswith("りんごが1個120円")
+    assert fixture_docs("gsm8k", "gsm8k") == docs  # folder -> <split>.jsonl
+
+
+def test_chabsa_one_doc_per_opinion_with_neutral_kept(tmp_path):
+    docs = fixture_docs("chabsa", "chabsa")
+    assert docs == [
+        {
+            "id": "E00001-0-0",
+            "sentence": "当連結会計年度におけるわが国経済は緩やかな回復基調となり、"
+            "当社の売上高は増加しました。",
+            "target": "わが国経済",
+            "polarity": "neutral",
+        },
+        {
+            "id": "E00001-0-1",
+            "sentence": docs[0]["sentence"],
+            "target": "売上高",
+            "polarity": "positive",
+        },
+        {
+            "id": "E00002-0-0",
+            "sentence": "原材料価格の高騰により、営業利益は前期比12.5%減となりました。",
+            "target": "営業利益",
+            "polarity": "negative",
+        },
+    ]
+    archive = tmp_path / "chABSA-dataset.zip"  # the release layout: chABSA-dataset/*.json
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted((RAW / "chabsa").glob("*.json")):
+            z.write(f, f"chABSA-dataset/{f.name}")
+    assert load_docs("chabsa", SourceSpec(path=str(archive))) == docs
+    nested = tmp_path / "unzipped" / "chABSA-dataset"
+    shutil.copytree(RAW / "chabsa", nested)
+    assert load_docs("chabsa", SourceSpec(path=str(nested.parent))) == docs
+    assert fixture_docs("chabsa", "chabsa/e00002_ann.json") == docs[2:]
+
+
+def test_cma_basics_default_prompt_letters_and_gold():
+    docs = fixture_docs("cma_basics", "cma_basics/data.json")
+    assert docs[0] == {
+        "id": "0",
+        "prompt": LETTERS
+        + "【問題】\n株価を1株当たり当期純利益で除した指標として、正しいものはどれか。\n"
+        "\n【選択肢】\nA: PBR\nB: PER\nC: ROE\nD: 配当利回り\n\n【答え】\n",
+        "choices": ["A", "B", "C", "D"],
+        "gold": 1,
+    }
+    assert docs[1]["prompt"] == (
+        LETTERS + "【問題】\n以下のデータに基づくA社のROEとして、正しいものはどれか。\n"
+        "当期純利益: 120億円\n自己資本: 1,500億円\n"
+        "\n【選択肢】\nA: 4.0%\nB: 6.0%\nC: 8.0%\nD: 12.5%\n\n【答え】\n"
+    )
+    assert docs[1]["gold"] == 2
+    assert (
+        "null" not in docs[2]["prompt"] and "\n\n【選択肢】\nA: 有効求人倍率" in docs[2]["prompt"]
+    )
+    assert docs[2]["gold"] == 0
+    assert fixture_docs("cma_basics", "cma_basics") == docs  # folder -> data.json
+
+
+def test_fp2_scores_the_fullwidth_numbers_without_a_choice_list():
+    docs = fixture_docs("fp2", "fp2/data.json")  # its rows say "commnet", as the real file does
+    question = "ライフプランニングで用いる係数に関する次の記述のうち、最も不適切なものはどれか。"
+    context = json.loads((RAW / "fp2" / "data.json").read_text())["data"][0]["context"]
+    assert docs[0]["prompt"] == (
+        "以下の問題の適切な答えを選択肢から選んで１～４の数字で答えなさい。\n\n\n"
+        f"【問題】\n{question}\n{context}\n\n【答え】\n"
+    )
+    assert all(d["choices"] == ["１", "２", "３", "４"] for d in docs)
+    assert [d["gold"] for d in docs] == [2, 1, 3]
+    assert all("【選択肢】" not in d["prompt"] for d in docs)
+
+
+def test_security_sales_1_mixes_two_and_four_way_items():
+    docs = fixture_docs("security_sales_1", "security_sales_1/data.json")
+    assert [d["choices"] for d in docs] == [["A", "B"], ["A", "B"], ["A", "B", "C", "D"]]
+    assert [d["gold"] for d in docs] == [0, 1, 1]
+    assert docs[0]["prompt"] == (
+        LETTERS + "【問題】\n次の文章について、正しければ○を、誤っていれば×を選びなさい。\n"
+        "株価を1株当たり純資産で除した指標をPBRという。\n"
+        "\n【選択肢】\nA: ○\nB: ×\n\n【答え】\n"
+    )
+    assert "D: イ、ロ及びハのすべてが正しい。\n\n【答え】\n" in docs[2]["prompt"]
+
+
+CPA_HEADER = [None, "key", "question", "ア", "イ", "ウ", "エ", "オ", "カ", 1, 2, 3, 4, 5, 6]
+CPA_HEADER += ["a_no", "abnormal_flg"]
+CPA_ROWS = [
+    [0, "2023_1", "監査に関する次の記述のうち、正しいものの組合せを選びなさい。", "記述ア。",
+     "記述イ。", "記述ウ。", "記述エ。", None, None, "アイ", "アウ", "アエ", "イウ", "イエ",
+     "ウエ", 3, 0],
+    [1, "2023_1", "不適切な問題。", "a", "b", "c", "d", None, None, "アイ", "アウ", "アエ",
+     "イウ", "イエ", "ウエ", 1, 1],
+    [2, "2023_1", None, None, None, None, None, None, None, None, None, None, None, None, None,
+     None, 0],
+    [3, "2023_2", "誤っているものの組合せを選びなさい。", "第一。", "第二。", "第三。", "第四。",
+     "第五。", None, "アイ", "ウエ", "アオ", "イオ", "ウオ", None, 5, 0],
+]  # fmt: skip
+
+
+def write_cpa(path: Path) -> Path:
+    book = openpyxl.Workbook()
+    for row in [CPA_HEADER, *CPA_ROWS]:
+        book.active.append(row)
+    book.save(path)
+    return path
+
+
+def test_cpa_audit_xlsx_drops_abnormal_and_empty_rows(tmp_path):
+    docs = load_docs("cpa_audit", SourceSpec(path=str(write_cpa(tmp_path / "CPA_AUDIT.xlsx"))))
+    assert [d["id"] for d in docs] == ["0", "3"]  # row 1 abnormal_flg = 1, row 2 no question
+    assert docs[0] == {
+        "id": "0",
+        "prompt": "以下の問題の答えとして適切な記号の組み合わせを選択肢から選んでアルファベットで"
+        "答えなさい。\n\n\n【問題】\n監査に関する次の記述のうち、正しいものの組合せを選びなさい。\n"
+        "ア: 記述ア。\nイ: 記述イ。\nウ: 記述ウ。\nエ: 記述エ。\n"
+        "\n【選択肢】\nA: アイ\nB: アウ\nC: アエ\nD: イウ\nE: イエ\nF: ウエ\n\n【答え】\n",
+        "choices": ["A", "B", "C", "D", "E", "F"],
+        "gold": 2,
+    }
+    # a five-statement item: オ shown, the missing sixth option reads 'nan' as upstream renders it
+    assert "エ: 第四。\nオ: 第五。\n\n【選択肢】" in docs[1]["prompt"]
+    assert "E: ウオ\nF: nan\n\n【答え】\n" in docs[1]["prompt"] and docs[1]["gold"] == 4
+    assert load_docs("cpa_audit", SourceSpec(path=str(tmp_path))) == docs  # folder
+
+
+EDINET_FILES = {
+    "edinet_fraud": "edinet/fraud_detection/test.jsonl",
+    "edinet_earnings": "edinet/earnings_forecast/test.jsonl",
+    "edinet_industry": "edinet/industry_prediction/train.jsonl",
+}
+
+
+def raw_rows(rel: str) -> list[dict]:
+    return [json.loads(line) for line in (RAW / rel).read_text().splitlines()]
+
+
+@pytest.mark.parametrize("task", list(EDINET_FILES))
+def test_edinet_context_is_the_four_sheets_as_predict_py_joins_them(task):
+    rows = raw_rows(EDINET_FILES[task])
+    docs = fixture_docs(task, EDINET_FILES[task])
+    key = "industry" if task == "edinet_industry" else "label"
+    assert [set(d) for d in docs] == [{"id", key, "context"}] * 3
+    assert [d[key] for d in docs] == [r[key] for r in rows]
+    assert [d["id"] for d in docs] == [r["doc_id"] for r in rows]
+    for doc, row in zip(docs, rows, strict=True):
+        assert doc["context"] == "\n".join(f"{s}: {row[s]}" for s in ("summary", "bs", "pl", "cf"))
+        assert "meta" not in doc["context"] and "text:" not in doc["context"]
+
+
+def test_edinet_sheets_are_truncated_only_when_asked():
+    rows = raw_rows(EDINET_FILES["edinet_fraud"])
+    docs = fixture_docs("edinet_fraud", EDINET_FILES["edinet_fraud"], max_chars_per_sheet=30)
+    lines = docs[1]["context"].split("\n")
+    assert [line.split(": ", 1)[0] for line in lines] == list(EDINET_SHEETS)
+    for line, sheet in zip(lines, EDINET_SHEETS, strict=True):
+        assert line == f"{sheet}: {rows[1][sheet][:30]}" and len(rows[1][sheet]) > 30
+    with pytest.raises(SourceError, match="EDINET tasks only"):
+        fixture_docs("fp2", "fp2/data.json", max_chars_per_sheet=30)
+    with pytest.raises(SourceError, match=">= 1"):
+        fixture_docs("edinet_fraud", EDINET_FILES["edinet_fraud"], max_chars_per_sheet=0)
+
+
+def test_edinet_folder_layout_resolves_config_and_split():
+    docs = load_docs("edinet_industry", SourceSpec(path=str(RAW / "edinet"), split="train"))
+    assert docs == fixture_docs("edinet_industry", EDINET_FILES["edinet_industry"])
+    with pytest.raises(SourceError, match="industry_prediction/test.jsonl"):
+        load_docs("edinet_industry", SourceSpec(path=str(RAW / "edinet")))  # industry has no test
+
+
+def test_edinet_parquet_snapshot_reads_like_jsonl(tmp_path):
+    rel = EDINET_FILES["edinet_earnings"]
+    target = tmp_path / "earnings_forecast" / "test.parquet"
+    target.parent.mkdir()
+    pq.write_table(pa.Table.from_pylist(raw_rows(rel)), target)
+    assert load_docs("edinet_earnings", SourceSpec(path=str(target))) == fixture_docs(
+        "edinet_earnings", rel
+    )
+    assert load_docs("edinet_earnings", SourceSpec(path=str(tmp_path))) == fixture_docs(
+        "edinet_earnings", rel
+    )
+
+
+def test_hub_route_with_a_local_dataset_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    repo = tmp_path / "EDINET-Bench"
+    for rel in EDINET_FILES.values():
+        target = repo / rel.removeprefix("edinet/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(RAW / rel, target)
+    configs = "".join(
+        f"- config_name: {rel.split('/')[1]}\n  data_files:\n"
+        f"  - split: {Path(rel).stem}\n    path: {rel.removeprefix('edinet/')}\n"
+        for rel in EDINET_FILES.values()
+    )
+    (repo / "README.md").write_text(f"---\nconfigs:\n{configs}---\n")
+    for task, rel in EDINET_FILES.items():
+        split = Path(rel).stem
+        hub = load_docs(task, SourceSpec(hub=str(repo), split=split))  # config from the task
+        assert hub == fixture_docs(task, rel)
+    chabsa = load_docs("chabsa", SourceSpec(hub=str(RAW / "chabsa"), split="train"))
+    assert chabsa == fixture_docs("chabsa", "chabsa")  # a folder of documents: one row each
+    exams = tmp_path / "cma"
+    exams.mkdir()
+    rows = json.loads((RAW / "cma_basics" / "data.json").read_text())["data"]
+    (exams / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    hub = load_docs("cma_basics", SourceSpec(hub=str(exams)))
+    assert hub == fixture_docs("cma_basics", "cma_basics/data.json")[:2]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture()
+def server():
+    handler = functools.partial(QuietHandler, directory=str(RAW))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_url_route_with_sha256_pin(server):
+    data = (RAW / "fp2" / "data.json").read_bytes()
+    pin = hashlib.sha256(data).hexdigest()
+    docs = load_docs("fp2", SourceSpec(url=f"{server}/fp2/data.json", sha256=pin))
+    assert docs == fixture_docs("fp2", "fp2/data.json")
+    with pytest.raises(SourceError, match=f"sha256 {pin} does not match the pinned {'0' * 64}"):
+        load_docs("fp2", SourceSpec(url=f"{server}/fp2/data.json", sha256="0" * 64))
+    rel = EDINET_FILES["edinet_earnings"]
+    assert load_docs("edinet_earnings", SourceSpec(url=f"{server}/{rel}")) == fixture_docs(
+        "edinet_earnings", rel
+    )
+
+
+def test_a_pinned_local_file_is_verified_too(tmp_path):
+    copy = tmp_path / "data.json"
+    copy.write_bytes((RAW / "cma_basics" / "data.json").read_bytes() + b"\n")
+    with pytest.raises(SourceError, match="does not match the pinned"):
+        load_docs("cma_basics", SourceSpec(path=str(copy), sha256="a" * 64))
+
+
+def broken(tmp_path: Path, rel: str, edit) -> str:
+    target = tmp_path / Path(rel).name
+    target.write_text(edit((RAW / rel).read_text(encoding="utf-8")), encoding="utf-8")
+    return str(target)
+
+
+@pytest.mark.parametrize(
+    ("task", "rel", "edit", "message"),
+    [
+        ("cma_basics", "cma_basics/data.json", lambda t: t.replace('"answer": 1,', ""),
+         r"data\.json: data\[0\]: missing field 'answer'"),
+        ("cma_basics", "cma_basics/data.json", lambda t: t.replace('"answer": 2,', '"answer": 7,'),
+         r"data\[1\]: field 'answer' = 7 is none of the choice ids \[0, 1, 2, 3\]"),
+        ("fp2", "fp2/data.json", lambda t: t.replace('"data":', '"rows":'),
+         r"expected the pfnet harness data\.json layout"),
+        ("gsm8k", "gsm8k/test.jsonl", lambda t: t.replace("#### 600", "600"),
+         r"test\.jsonl:1: field 'answer' has no '#### <number>'"),
+        ("chabsa", "chabsa/e00001_ann.json", lambda t: t.replace('"neutral"', '"mixed"'),
+         r"sentences\[0\]\.opinions\[0\]: field 'polarity' is 'mixed'"),
+        ("edinet_industry", "edinet/industry_prediction/train.jsonl",
+         lambda t: t.replace('"小売"', '"小売業"'), r"train\.jsonl:2: field 'industry' = '小売業'"),
+        ("edinet_fraud", "edinet/fraud_detection/test.jsonl",
+         lambda t: t.replace('"label": 1', '"label": "1"'), r"field 'label' has the wrong type"),
+        ("edinet_earnings", "edinet/earnings_forecast/test.jsonl",
+         lambda t: t.replace('"pl":', '"PL":', 1), r"test\.jsonl:1: missing field 'pl'"),
+        ("security_sales_1", "security_sales_1/data.json", lambda t: t[:-3],
+         r"data\.json: not valid UTF-8 JSON"),
+    ],
+)  # fmt: skip
+def test_bad_raw_data_names_the_file_and_field(tmp_path, task, rel, edit, message):
+    with pytest.raises(SourceError, match=message):
+        load_docs(task, SourceSpec(path=broken(tmp_path, rel, edit)))
+
+
+def test_missing_sources_say_what_to_point_at(tmp_path):
+    with pytest.raises(SourceError, match=r"not found; point sources\.fp2\.path"):
+        load_docs("fp2", SourceSpec(path=str(tmp_path / "nope.json")))
+    with pytest.raises(SourceError, match="a folder without data.json"):
+        load_docs("fp2", SourceSpec(path=str(tmp_path)))
+    with pytest.raises(SourceError, match="a folder without CPA_AUDIT.xlsx"):
+        load_docs("cpa_audit", SourceSpec(path=str(tmp_path)))
+    with pytest.raises(SourceError, match="no chABSA"):
+        load_docs("chabsa", SourceSpec(path=str(tmp_path)))
+    with pytest.raises(SourceError, match="unknown benchmark task 'mgsm'"):
+        load_docs("mgsm", SourceSpec(path=str(tmp_path)))
+    (tmp_path / "CPA_AUDIT.xlsx").write_text("not a workbook")
+    with pytest.raises(SourceError, match="not a readable .xlsx"):
+        load_docs("cpa_audit", SourceSpec(path=str(tmp_path)))
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({}, "evaluate.sources.fp2'"),
+        ({"path": "a", "url": "https://x/data.json"}, "evaluate.sources.fp2'"),
+        ({"path": "a", "revision": "main"}, "evaluate.sources.fp2.revision"),
+        ({"url": "ftp://x/data.json"}, "evaluate.sources.fp2.url"),
+        ({"url": "https://x/data.json", "sha256": "ABC"}, "evaluate.sources.fp2.sha256"),
+        ({"hub": "SakanaAI/EDINET-Bench", "sha256": "0" * 64}, "evaluate.sources.fp2.sha256"),
+        ({"hub": "org/ds", "split": ""}, "evaluate.sources.fp2.split"),
+        ({"path": "a", "mirror": "b"}, "evaluate.sources.fp2.mirror"),
+    ],
+)
+def test_source_spec_rejects_bad_params_naming_the_key(raw, key):
+    with pytest.raises(ParamsError, match=re.escape(key)):
+        parse(SourceSpec, raw, "evaluate.sources.fp2")
+
+
+def test_source_spec_accepts_each_route():
+    for raw in (
+        {"path": "data/bench/fp2"},
+        {"hub": "SakanaAI/EDINET-Bench", "config": "fraud_detection", "revision": "abc123"},
+        {"url": "https://example.org/data.json", "sha256": "0" * 64},
+    ):
+        assert parse(SourceSpec, raw, "evaluate.sources.x") == SourceSpec(**raw)
+
+
+def test_edinet_protocol_constants():
+    assert len(INDUSTRIES) == len(set(INDUSTRIES)) == 16
+    assert (
+        set(EDINET_INSTRUCTIONS)
+        == set(EDINET_QUESTIONS)
+        == {t for t in TASKS if t.startswith("edinet_")}
+    )
+    for task, text in EDINET_INSTRUCTIONS.items():
+        assert "```json" in text and '"reasoning"' in text and '"prediction"' in text
+        assert ('"prob"' in text) == (task != "edinet_industry")
+    assert all(name in EDINET_INSTRUCTIONS["edinet_industry"] for name in INDUSTRIES)
+    assert set(EDINET_CHOICES) == {"edinet_fraud", "edinet_earnings"}
+    assert all(no != yes for no, yes in EDINET_CHOICES.values())
+    assert EDINET_CHOICES["edinet_fraud"][1] == "はい"  # index 1 = the positive class
