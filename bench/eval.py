@@ -33,6 +33,7 @@ from typing import Annotated, Any
 import lm_eval
 import torch
 import typer
+import yaml
 from lm_eval.api.model import LM
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
@@ -96,35 +97,11 @@ def write_items(path: Path, n: int, seed: int = SEED) -> Path:
 
 
 def build_tiny_checkpoint(out: Path, corpus: list[str]) -> Path:
-    """A tiny P0 like the test fixture's, so the bench needs neither a hub nor `dvc repro`."""
-    cfg = parse(
-        ModelConfig,
-        {
-            "vision": {
-                "config": {
-                    "hidden_size": 32,
-                    "intermediate_size": 64,
-                    "num_hidden_layers": 2,
-                    "num_attention_heads": 2,
-                    "image_size": 32,
-                    "patch_size": 16,
-                }
-            },
-            "llm": {
-                "config": {
-                    "hidden_size": 64,
-                    "intermediate_size": 128,
-                    "num_hidden_layers": 2,
-                    "num_attention_heads": 4,
-                    "num_key_value_heads": 2,
-                    "max_position_embeddings": 256,
-                }
-            },
-            "tokenizer": {"vocab_size": 400},
-        },
-        "model",
-    )
-    tokenizer = train_tokenizer(corpus, 400)
+    """P0 with the embedded default's shapes (params.yaml `model`), so the bench needs neither a
+    hub nor `dvc repro`."""
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    cfg = parse(ModelConfig, raw["model"], "model")
+    tokenizer = train_tokenizer(corpus, cfg.tokenizer.vocab_size)
     build_p0(cfg, tokenizer).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

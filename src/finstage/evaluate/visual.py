@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from finstage.distill.verify import numbers_equal
 from finstage.evaluate.answers import extract_flexible
-from finstage.evaluate.jatext import anls, rationale_similarity, rouge_scores
+from finstage.evaluate.jatext import anls, levenshtein, rationale_similarity, rouge_scores
 from finstage.evaluate.lm import FinstageLM
 from finstage.evaluate.scores import mean
 from finstage.evaluate.summary import Scored
@@ -29,20 +29,10 @@ def normalise(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
 
 
-def edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 def char_error_rate(prediction: str, reference: str) -> float:
     """Edit distance over reference length, whitespace-insensitive and NFKC-normalised."""
     ref, hyp = normalise(reference), normalise(prediction)
-    return edit_distance(hyp, ref) / max(len(ref), 1)
+    return levenshtein(hyp, ref) / max(len(ref), 1)
 
 
 def generate_answers(
