@@ -79,7 +79,8 @@ def test_cache_is_keyed_by_vision_weights_and_page_image(tmp_path, p1_s1_batch):
 def test_stage_with_cache_matches_stage_without(tmp_path, tiny_p0, tiny_pages, tiny_mixes):
     cfg = plan("p1_s1")
     runs = {}
-    for name, feature_dir in (("pixels", None), ("cached", tmp_path / "features")):
+    features = tmp_path / "features"
+    for name, feature_dir in (("pixels", None), ("cached", features), ("warm", features)):
         out = tmp_path / name
         runs[name] = run_stage(
             "p1_s1", cfg, tiny_p0, tiny_mixes["visual"], tiny_pages, out, feature_dir=feature_dir
@@ -91,6 +92,9 @@ def test_stage_with_cache_matches_stage_without(tmp_path, tiny_p0, tiny_pages, t
     wb = load_file(tmp_path / "cached" / "model.safetensors")
     for key, tensor in wa.items():
         torch.testing.assert_close(wb[key], tensor, atol=1e-5, rtol=1e-4)
+    # a warm cache replays the cold run exactly: features never depend on their batch-mates
+    warm = load_file(tmp_path / "warm" / "model.safetensors")
+    assert all(torch.equal(warm[k], t) for k, t in wb.items())
 
 
 def test_trained_vision_tower_never_uses_the_cache():

@@ -110,11 +110,10 @@ class FeatureInputs:
                 found[pid] = load_file(path)["features"]
         self.hits += len(found)
         missing = [pid for pid in dict.fromkeys(page_ids) if pid not in found]
-        if missing:
-            for pid, feats in zip(missing, self._encode(missing), strict=True):
-                found[pid] = feats.cpu().contiguous()
-                self._store(self._path(pid), found[pid])
-            self.computed += len(missing)
+        for pid in missing:  # one page per forward: features must not depend on batch-mates
+            found[pid] = self._encode([pid])[0].cpu().contiguous()
+            self._store(self._path(pid), found[pid])
+        self.computed += len(missing)
         return torch.stack([found[pid] for pid in page_ids])
 
     @staticmethod
