@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import datasets
@@ -76,7 +76,6 @@ class TextTask:
     config: dict[str, Any]
     scores: dict[str, Statistic]  # per-item key -> statistic; the first is the block's primary
     parsed: str | None = None  # per-item key (0/1) whose mean is the block's parse coverage
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _config(name: str, docs: list[Doc], **fields: Any) -> dict[str, Any]:
