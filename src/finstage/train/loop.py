@@ -19,12 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from finstage.model.plan import StageConfig, param_groups
-from finstage.train.collate import Encoded, pad_batch
+from finstage.train.collate import IGNORE, Encoded, pad_batch
 from finstage.train.images import BatchInputs
 from finstage.train.resume import ResumeStore, Snapshot
 
@@ -71,6 +72,21 @@ def padding_waste(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> f
     """Share of padded positions in the batches (0 = none)."""
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     return 1.0 - sum(lengths[i] for b in batches for i in b) / padded
+
+
+def target_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy over the labelled positions, the same value as HF's loss.
+
+    Only positions whose next token is a target go through the LM head and the log-softmax over
+    the vocabulary. Most positions have none (page placeholders, prompts, padding), and those two
+    are the priciest per-token work left when the LLM is frozen; at paper scale the full logits
+    (2 × 1k positions × 99k vocabulary in fp32) would also be the largest activation.
+    """
+    targets = batch["labels"][:, 1:]
+    keep = F.pad(targets != IGNORE, (0, 1), value=False)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, logits_to_keep=keep).logits
+    return F.cross_entropy(logits.float(), targets[keep[:, :-1]])
 
 
 def train_loop(
@@ -186,7 +202,7 @@ def _accumulate(
         batch = {k: v.to(acc.device) for k, v in batch.items()}
         context = acc.no_sync(model) if i < len(group) - 1 else contextlib.nullcontext()
         with context:
-            loss = model(**batch).loss / len(group)
+            loss = target_loss(model, batch) / len(group)
             acc.backward(loss)
         step_loss += loss.item()
         step_tokens += int(batch["attention_mask"].sum())
