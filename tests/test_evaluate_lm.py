@@ -45,6 +45,20 @@ def test_loglikelihood_matches_a_manual_forward_pass(lm):
         assert ll == pytest.approx(manual, abs=1e-4)
 
 
+def test_loglikelihood_projects_only_continuation_positions(lm):
+    rows: list[int] = []
+    hook = lm.model.lm_head.register_forward_hook(
+        lambda _m, args, _out: rows.append(args[0].reshape(-1, args[0].shape[-1]).shape[0])
+    )
+    continuations = [" 1,234", " 歳出", "x"]
+    try:
+        lm.loglikelihood([req("loglikelihood", ("予算は?", c)) for c in continuations], True)
+    finally:
+        hook.remove()
+    n_tokens = [len(lm.tok(c, add_special_tokens=False)["input_ids"]) for c in continuations]
+    assert rows == [sum(n_tokens)]  # one batch of 3; the contexts never reach the LM head
+
+
 def test_generation_is_deterministic_and_honours_until(lm):
     requests = [
         req("generate_until", ("予算は?", {"until": ["1"], "max_gen_toks": 8}), i) for i in range(3)
@@ -52,6 +66,35 @@ def test_generation_is_deterministic_and_honours_until(lm):
     first = lm.generate_until(requests, disable_tqdm=True)
     assert first == lm.generate_until(requests, disable_tqdm=True)
     assert all("1" not in text for text in first)
+
+
+def test_generation_stops_at_the_stop_string_instead_of_running_to_the_budget(lm):
+    eos = lm.tok.eos_token_id
+
+    def no_eos(_module, _args, logits):  # the tiny model would end at once; make it talk
+        return logits.index_fill(-1, torch.tensor([eos]), float("-inf"))
+
+    def generate(until: list[str]) -> tuple[str, int]:
+        steps = []
+        hooks = [
+            lm.model.lm_head.register_forward_hook(no_eos),
+            lm.model.register_forward_hook(lambda *_: steps.append(1)),
+        ]
+        try:
+            request = req("generate_until", ("予算は?", {"until": until, "max_gen_toks": 24}))
+            return lm.generate_until([request], disable_tqdm=True)[0], len(steps)
+        finally:
+            for hook in hooks:
+                hook.remove()
+
+    full, full_steps = generate([])
+    # The first half of what the model says: it starts on a token boundary, which HF's
+    # stop-string matcher needs (a stop string inside one token is only caught by the cut).
+    stop = full[: len(full) // 2].split("\ufffd")[0]
+    cut, cut_steps = generate(["never said", stop])
+    assert full_steps == 24 and stop
+    assert cut == ""
+    assert cut_steps < full_steps
 
 
 def test_gsm8k_scoring_strict_and_flexible():

@@ -15,6 +15,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM
 from tqdm import tqdm
 from transformers import AutoTokenizer, LlavaForConditionalGeneration
+from transformers.generation import StoppingCriteriaList, StopStringCriteria
 
 from finstage.train.collate import ChatEncoder
 
@@ -72,7 +73,12 @@ class FinstageLM(LM):
     def _score(
         self, pairs: list[tuple[list[int], list[int]]], disable_tqdm: bool
     ) -> list[tuple[float, bool]]:
-        """Sum of continuation log-probs and whether greedy decoding would produce it."""
+        """Sum of continuation log-probs and whether greedy decoding would produce it.
+
+        Only the positions that predict a continuation token reach the LM head and the softmax
+        (a boolean `logits_to_keep`): contexts are long and continuations short, so the
+        vocabulary projection of the context would be most of the work and is never read.
+        """
         results: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
         order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
         for start in tqdm(
@@ -83,42 +89,54 @@ class FinstageLM(LM):
             width = max(len(s) for s in seqs)
             ids = torch.full((len(seqs), width), self.tok.pad_token_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
-            for row, seq in enumerate(seqs):
+            keep = torch.zeros_like(ids, dtype=torch.bool)
+            for row, (i, seq) in enumerate(zip(idx, seqs, strict=True)):
                 ids[row, : len(seq)] = torch.tensor(seq)
                 mask[row, : len(seq)] = 1
-            logprobs = F.log_softmax(
-                self.model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1
-            )
+                keep[row, max(0, len(seq) - len(pairs[i][1]) - 1) : len(seq) - 1] = True
+            logits = self.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+            logprobs = F.log_softmax(logits.float(), dim=-1).split(keep.sum(1).tolist())
+            targets = ids[:, 1:][keep[:, :-1]].split(keep.sum(1).tolist())
             for row, i in enumerate(idx):
-                n_cont = len(pairs[i][1])
-                end = len(seqs[row])
-                positions = torch.arange(end - n_cont - 1, end - 1)
-                targets = ids[row, end - n_cont : end]
-                token_lp = logprobs[row, positions, targets]
-                greedy = bool((logprobs[row, positions].argmax(-1) == targets).all())
+                token_lp = logprobs[row].gather(-1, targets[row].unsqueeze(-1))
+                greedy = bool((logprobs[row].argmax(-1) == targets[row]).all())
                 results[i] = (float(token_lp.sum()), greedy)
         return results
 
-    @torch.no_grad()
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        """Greedy continuations, each cut at its first `until` string.
+
+        Requests are batched with others that share their `until` list, so decoding can stop
+        as soon as every sequence of the batch has produced one of its stop strings instead of
+        running to `max_gen_toks`; the cut afterwards is what defines the output.
+        """
         outputs: list[str] = [""] * len(requests)
         prompts = [self.prompt_ids(req.args[0]) for req in requests]
         kwargs = [dict(req.args[1]) for req in requests]
-        order = sorted(range(len(requests)), key=lambda i: -len(prompts[i]))
-        for start in tqdm(
-            range(0, len(order), self.batch_size), disable=disable_tqdm, desc="generate"
-        ):
-            idx = order[start : start + self.batch_size]
+        stops = [tuple(s for s in kwargs[i].get("until") or [] if s) for i in range(len(requests))]
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i in sorted(range(len(requests)), key=lambda i: -len(prompts[i])):
+            groups.setdefault(stops[i], []).append(i)
+        batches = [
+            g[k : k + self.batch_size]
+            for g in groups.values()
+            for k in range(0, len(g), self.batch_size)
+        ]
+        # Built once per stop list: building one walks the whole vocabulary.
+        criteria = {until: StopStringCriteria(self.tok, list(until)) for until in groups if until}
+        for idx in tqdm(batches, disable=disable_tqdm, desc="generate"):
             max_new = max(int(kwargs[i].get("max_gen_toks", 256)) for i in idx)
-            texts = self.generate_ids([prompts[i] for i in idx], max_new)
+            stop = criteria.get(stops[idx[0]])
+            texts = self.generate_ids([prompts[i] for i in idx], max_new, stop)
             for i, text in zip(idx, texts, strict=True):
-                outputs[i] = _cut(text, kwargs[i].get("until") or [])
+                outputs[i] = _cut(text, list(stops[i]))
         return outputs
 
     def generate_ids(
         self,
         prompts: list[list[int]],
         max_new_tokens: int,
+        stop: StopStringCriteria | None = None,
         pixel_values: torch.Tensor | None = None,
     ) -> list[str]:
         """Greedy decoding of left-padded prompts; returns the decoded continuations."""
@@ -129,7 +147,9 @@ class FinstageLM(LM):
         for row, p in enumerate(prompts):
             ids[row, width - len(p) :] = torch.tensor(p)
             mask[row, width - len(p) :] = 1
-        extra = {"pixel_values": pixel_values} if pixel_values is not None else {}
+        extra: dict = {"pixel_values": pixel_values} if pixel_values is not None else {}
+        if stop is not None:
+            extra["stopping_criteria"] = StoppingCriteriaList([stop])
         out = self.model.generate(
             input_ids=ids,
             attention_mask=mask,

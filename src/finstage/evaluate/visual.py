@@ -49,7 +49,7 @@ def generate_answers(
             if page_ids
             else None
         )
-        answers.extend(lm.generate_ids(prompts, max_new_tokens, pixels))
+        answers.extend(lm.generate_ids(prompts, max_new_tokens, pixel_values=pixels))
     return answers
 
 
