@@ -78,9 +78,10 @@ def target_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch
     """Mean next-token cross-entropy over the labelled positions, the same value as HF's loss.
 
     Only positions whose next token is a target go through the LM head and the log-softmax over
-    the vocabulary. Most positions have none (page placeholders, prompts, padding), and those two
-    are the priciest per-token work left when the LLM is frozen; at paper scale the full logits
-    (2 × 1k positions × 99k vocabulary in fp32) would also be the largest activation.
+    the vocabulary. Most positions have none (page placeholders, prompts, padding). At the
+    embedded scale those two are the priciest per-token work left when the LLM is frozen; at
+    paper scale the full logits (2 × 1k positions × 99k vocabulary in fp32) would be the
+    largest activation.
     """
     targets = batch["labels"][:, 1:]
     keep = F.pad(targets != IGNORE, (0, 1), value=False)
