@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
@@ -22,6 +27,23 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def bench_script(filename: str) -> Iterator[ModuleType]:
+    """A script under bench/ imported as a module (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{Path(filename).stem}", ROOT / "bench" / filename
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
 TEXTS = [
     "令和6年度 一般会計予算 （単位：百万円）",
     "歳出合計 1,234,567 1,200,000 △34,567",

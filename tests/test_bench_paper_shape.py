@@ -3,23 +3,16 @@ the recipe's. Timings are never asserted; what is checked is what the figures re
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 import torch
 
-from .conftest import ROOT
+from .conftest import bench_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_paper", ROOT / "bench" / "paper_shape.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with bench_script("paper_shape.py") as module:
+        yield module
 
 
 def test_paper_shapes_are_the_recipes_model(bench):
