@@ -76,8 +76,8 @@ class FinstageLM(LM):
         """Sum of continuation log-probs and whether greedy decoding would produce it.
 
         Only the positions that predict a continuation token reach the LM head and the softmax
-        (a boolean `logits_to_keep`): contexts are long and continuations short, so the
-        vocabulary projection of the context would be most of the work and is never read.
+        (a boolean `logits_to_keep`): contexts are long and continuations short, so projecting
+        the context would be most of the LM head's work (and its largest tensor), never read.
         """
         results: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
         order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
@@ -103,6 +103,7 @@ class FinstageLM(LM):
                 results[i] = (float(token_lp.sum()), greedy)
         return results
 
+    @torch.no_grad()
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         """Greedy continuations, each cut at its first `until` string.
 
