@@ -37,9 +37,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, SiglipVisionConfig
 from transformers.utils import logging as hf_logging
 
+from finstage.chat import IGNORE, Encoded, pad_batch
 from finstage.config import parse
 from finstage.model.plan import StageConfig, apply_plan, load_for_stage
-from finstage.train.collate import IGNORE, Encoded, pad_batch
 from finstage.train.images import unwrap
 from finstage.train.loop import target_loss, train_loop
 

@@ -37,11 +37,11 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from finstage.chat import ChatEncoder, Encoded, image_to_pixels, pad_batch
 from finstage.config import parse
 from finstage.model.plan import StageConfig, apply_plan
 from finstage.pages.render import RenderConfig, render_store
-from finstage.pages.store import PageStore
-from finstage.train.collate import ChatEncoder, Encoded, image_to_pixels, pad_batch
+from finstage.pagestore import PageStore
 from finstage.train.images import BatchInputs, FeatureInputs, PixelInputs
 from finstage.train.loop import schedule_length, train_loop
 from finstage.train.stage import encode_records

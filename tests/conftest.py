@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from finstage.config import parse
 from finstage.model.assemble import ModelConfig, build_p0
 from finstage.model.tokenizer import train_tokenizer
-from finstage.pages.store import page_id, write_pages
+from finstage.pagestore import page_id, write_pages
 from finstage.records import make_record, write_records
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

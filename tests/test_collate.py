@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from finstage.chat import IGNORE, ChatEncoder, pad_batch
 from finstage.model.tokenizer import train_tokenizer
-from finstage.train.collate import IGNORE, ChatEncoder, pad_batch
 
 from .conftest import TEXTS
 

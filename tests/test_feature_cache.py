@@ -7,10 +7,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
+from finstage.chat import ChatEncoder, pad_batch
 from finstage.config import parse
 from finstage.model.plan import StageConfig, apply_plan
-from finstage.pages.store import PageStore
-from finstage.train.collate import ChatEncoder, pad_batch
+from finstage.pagestore import PageStore
 from finstage.train.images import FeatureInputs, PixelInputs, vision_fingerprint
 from finstage.train.stage import encode_records, run_stage
 

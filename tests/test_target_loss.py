@@ -6,10 +6,10 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
+from finstage.chat import IGNORE, ChatEncoder, pad_batch
 from finstage.config import parse
 from finstage.model.plan import StageConfig, apply_plan
-from finstage.pages.store import PageStore
-from finstage.train.collate import IGNORE, ChatEncoder, pad_batch
+from finstage.pagestore import PageStore
 from finstage.train.images import PixelInputs
 from finstage.train.loop import target_loss
 from finstage.train.stage import encode_records

@@ -28,7 +28,7 @@ class MixConfig:
     total: int
     seed: int
     sources: dict[str, float]  # source name → weight (normalised over the listed sources)
-    dedup: bool = True
+    dedup: bool
 
     def check(self, where: str) -> None:
         require(self.total >= 1, f"{where}.total", f"must be >= 1, got {self.total}")

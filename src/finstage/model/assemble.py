@@ -7,7 +7,7 @@ P0 is HF's `LlavaForConditionalGeneration`, so every checkpoint loads with trans
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,9 +33,9 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class ComponentSpec:
     """Either `pretrained` (hub id or local directory, pinned by `revision`) or a `config`."""
 
-    pretrained: str | None = None
-    revision: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
+    pretrained: str | None
+    revision: str | None
+    config: dict[str, Any]
 
     def check(self, where: str) -> None:
         require(
@@ -49,9 +49,9 @@ class ComponentSpec:
 class TokenizerSpec:
     """`pretrained` loads the LLM's tokenizer; otherwise a BPE of `vocab_size` is trained."""
 
-    pretrained: str | None = None
-    revision: str | None = None
-    vocab_size: int = 2000
+    pretrained: str | None
+    revision: str | None
+    vocab_size: int
 
     def check(self, where: str) -> None:
         require(
@@ -64,10 +64,10 @@ class ModelConfig:
     vision: ComponentSpec
     llm: ComponentSpec
     tokenizer: TokenizerSpec
-    vision_feature_layer: int = -2
-    dtype: str = "float32"
-    trust_remote_code: bool = False
-    seed: int = 0
+    vision_feature_layer: int
+    dtype: str
+    trust_remote_code: bool
+    seed: int
 
     def check(self, where: str) -> None:
         require(self.dtype in DTYPES, f"{where}.dtype", f"must be one of {sorted(DTYPES)}")

@@ -7,7 +7,7 @@ because a bare suffix list like ["q_proj"] silently matches the vision tower too
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -29,9 +29,9 @@ FULL_MODULES = {
 
 @dataclass
 class ModulesSpec:
-    llm: Mode = "frozen"
-    vision: Mode = "frozen"
-    projector: Literal["frozen", "full"] = "frozen"
+    llm: Mode
+    vision: Mode
+    projector: Literal["frozen", "full"]
 
     def trained(self) -> list[str]:
         return [g for g in ("llm", "vision", "projector") if getattr(self, g) != "frozen"]
@@ -41,21 +41,9 @@ class ModulesSpec:
 class LoraSpec:
     r: int
     alpha: int
-    dropout: float = 0.05
-    llm_targets: list[str] = field(
-        default_factory=lambda: [
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "o_proj",
-            "gate_proj",
-            "up_proj",
-            "down_proj",
-        ]
-    )
-    vision_targets: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
-    )
+    dropout: float
+    llm_targets: list[str]
+    vision_targets: list[str]
 
     def check(self, where: str) -> None:
         require(self.r > 0, f"{where}.r", "must be a positive integer")
@@ -67,12 +55,10 @@ class LoraSpec:
 class QuantSpec:
     """4-bit weights for the LLM only; `keep` lists modules never quantised (regex or prefix)."""
 
-    quant_type: Literal["nf4", "fp4"] = "nf4"
-    double_quant: bool = True
-    compute_dtype: str = "float32"
-    keep: list[str] = field(
-        default_factory=lambda: [r".*vision_tower.*", r".*multi_modal_projector.*", "lm_head"]
-    )
+    quant_type: Literal["nf4", "fp4"]
+    double_quant: bool
+    compute_dtype: str
+    keep: list[str]
 
     def check(self, where: str) -> None:
         require(
@@ -84,9 +70,9 @@ class QuantSpec:
 
 @dataclass
 class LRSpec:
-    llm: float = 0.0
-    vision: float = 0.0
-    projector: float = 0.0
+    llm: float
+    vision: float
+    projector: float
 
 
 @dataclass
@@ -95,20 +81,20 @@ class StageConfig:
     data: str
     modules: ModulesSpec
     lr: LRSpec
-    lora: LoraSpec | None = None
-    quant: QuantSpec | None = None
-    epochs: int = 1
-    batch_size: int = 2
-    grad_accum: int = 1
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    max_seq_len: int = 512
-    grad_checkpointing: bool = False
-    save_every: int = 0  # optimizer steps between resume snapshots; 0 = never
-    feature_cache: bool = True  # cache frozen vision-tower features per page (unused if it trains)
-    processes: int = 1  # > 1: the stage relaunches itself under `accelerate launch`
-    seed: int = 0
+    lora: LoraSpec | None
+    quant: QuantSpec | None
+    epochs: int
+    batch_size: int
+    grad_accum: int
+    warmup_ratio: float
+    weight_decay: float
+    max_grad_norm: float
+    max_seq_len: int
+    grad_checkpointing: bool
+    save_every: int  # optimizer steps between resume snapshots; 0 = never
+    feature_cache: bool  # cache frozen vision-tower features per page (unused if it trains)
+    processes: int  # > 1: the stage relaunches itself under `accelerate launch`
+    seed: int
 
     def check(self, where: str) -> None:
         lora_groups = [g for g in ("llm", "vision") if getattr(self.modules, g) == "lora"]

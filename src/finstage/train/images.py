@@ -24,8 +24,8 @@ from peft import PeftModel
 from safetensors.torch import load_file, save_file
 from transformers import LlavaForConditionalGeneration
 
-from finstage.pages.store import PageStore
-from finstage.train.collate import image_to_pixels
+from finstage.chat import image_to_pixels
+from finstage.pagestore import PageStore
 
 Batch = dict[str, torch.Tensor]
 BatchInputs = Callable[[Batch, list[str]], Batch]

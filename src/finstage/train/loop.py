@@ -24,8 +24,8 @@ from accelerate import Accelerator
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from finstage.chat import IGNORE, Encoded, pad_batch
 from finstage.model.plan import StageConfig, param_groups
-from finstage.train.collate import IGNORE, Encoded, pad_batch
 from finstage.train.images import BatchInputs
 from finstage.train.resume import ResumeStore, Snapshot
 

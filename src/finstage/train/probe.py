@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from finstage.train.collate import Encoded, pad_batch
+from finstage.chat import Encoded, pad_batch
 from finstage.train.images import BatchInputs
 
 

@@ -17,11 +17,11 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs
 from transformers import AutoTokenizer
 
+from finstage.chat import ChatEncoder, Encoded
 from finstage.model.assemble import parameter_counts
 from finstage.model.plan import StageConfig, apply_plan, load_for_stage, merge_into_unquantised
-from finstage.pages.store import PageStore
+from finstage.pagestore import PageStore
 from finstage.records import read_records
-from finstage.train.collate import ChatEncoder, Encoded
 from finstage.train.images import Batch, BatchInputs, FeatureInputs, PixelInputs
 from finstage.train.loop import StepLogger, TrainResult, train_loop
 from finstage.train.probe import handoff_gap
