@@ -10,29 +10,25 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from finstage.config import ParamsError, parse
+from finstage.config import ParamsError
 from finstage.corpus.generate import (
     CorpusConfig,
-    fmt_int,
     generate_corpus,
     generate_document,
     read_truth,
 )
+from finstage.corpus.layouts import fmt_int
 from finstage.pages.render import page_text
 
+from .conftest import repo_params
+from .repo_configs import repo_config, repo_section
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PARAMS = {
-    "corpus": {
-        "seed": 0,
-        "documents": 24,
-        "layouts": ["budget", "settlement", "notice"],
-        "min_pages": 1,
-        "max_pages": 3,
-        "rows_per_page": 12,
-        "corrupt": 2,
-    }
-}
 BYTES_PER_PAGE_BOUND = 30_000  # the stated bound; generated pages are about 2 KB
+
+
+def corpus_config(**changes) -> CorpusConfig:
+    return repo_config(CorpusConfig, "corpus", **changes)
 
 
 def load_stage(name: str):
@@ -53,16 +49,16 @@ def digests(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
-    generate_corpus(CorpusConfig(seed=7, documents=12, corrupt=2), out, progress=False)
+    generate_corpus(corpus_config(seed=7, documents=12, corrupt=2), out, progress=False)
     return out
 
 
 def test_same_params_give_byte_identical_files(corpus, tmp_path):
     generate_corpus(
-        CorpusConfig(seed=7, documents=12, corrupt=2), tmp_path / "again", progress=False
+        corpus_config(seed=7, documents=12, corrupt=2), tmp_path / "again", progress=False
     )
     assert digests(tmp_path / "again") == digests(corpus)
-    other, data = generate_document(CorpusConfig(seed=8), 0)
+    other, data = generate_document(corpus_config(seed=8), 0)
     assert hashlib.sha256(data).hexdigest() != read_truth(corpus)[0]["sha256"]
 
 
@@ -131,7 +127,7 @@ def test_negative_numbers_use_the_triangle():
 
 
 def test_long_tables_span_pages(tmp_path):
-    cfg = CorpusConfig(
+    cfg = corpus_config(
         seed=3,
         documents=2,
         layouts=["budget", "settlement"],
@@ -159,8 +155,8 @@ def test_corrupt_files_are_written_and_listed(corpus):
 
 
 def test_rerun_removes_stale_pdfs(tmp_path):
-    generate_corpus(CorpusConfig(documents=4, corrupt=1), tmp_path, progress=False)
-    generate_corpus(CorpusConfig(documents=2, corrupt=0), tmp_path, progress=False)
+    generate_corpus(corpus_config(documents=4, corrupt=1), tmp_path, progress=False)
+    generate_corpus(corpus_config(documents=2, corrupt=0), tmp_path, progress=False)
     assert len(list((tmp_path / "pdfs").iterdir())) == 2
 
 
@@ -178,16 +174,15 @@ def test_rerun_removes_stale_pdfs(tmp_path):
     ],
 )
 def test_invalid_params_name_the_key(change, key):
-    params = {"corpus": {**DEFAULT_PARAMS["corpus"], **change}}
+    params = {"corpus": repo_section("corpus", **change)}
     with pytest.raises(ParamsError, match=key.replace("[", r"\[").replace("]", r"\]")):
         load_stage("corpus").load_config(params)
 
 
 def test_stage_reads_only_its_declared_params(tmp_path, monkeypatch):
     stage = load_stage("corpus")
-    cfg = stage.load_config(DEFAULT_PARAMS)
-    assert cfg == parse(CorpusConfig, DEFAULT_PARAMS["corpus"], "corpus") == CorpusConfig()
-    small = {"corpus": {**DEFAULT_PARAMS["corpus"], "documents": 3, "corrupt": 1}}
+    assert stage.load_config(repo_params()) == corpus_config()
+    small = {"corpus": repo_section("corpus", documents=3, corrupt=1)}
     monkeypatch.setattr(stage, "stage_params", lambda name: small if name == "corpus" else {})
     stage.main(out=tmp_path, stage="corpus")
     assert len(read_truth(tmp_path)) == 3
