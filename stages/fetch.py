@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from finstage.config import parse, stage_params
-from finstage.corpus.fetch import FetchConfig, fetch, format_report
+from finstage.corpus.fetch import fetch, format_report
+from finstage.corpus.fetchconfig import FetchConfig
 
 
 def load_config(params: dict) -> FetchConfig:

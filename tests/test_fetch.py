@@ -14,33 +14,20 @@ import pymupdf
 import pytest
 
 from finstage.config import ParamsError
-from finstage.corpus.fetch import (
-    FetchConfig,
-    FetchError,
-    fetch,
-    format_report,
-    read_index,
-    validate_pdf,
-)
+from finstage.corpus.fetch import FetchError, fetch, format_report, validate_pdf
+from finstage.corpus.fetchconfig import FetchConfig
 from finstage.corpus.generate import CorpusConfig, corrupt_bytes, generate_document
 from finstage.corpus.manifest import ManifestError, load_manifest
+from finstage.pdfstore import StoreError, read_index
+
+from .conftest import repo_params
+from .repo_configs import repo_config, repo_section
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PARAMS = {
-    "fetch": {
-        "allowed_hosts": [],
-        "user_agent": "finstage-fetch/0.1 (research crawler; contact: set fetch.user_agent)",
-        "timeout_s": 30.0,
-        "retries": 3,
-        "backoff_s": 2.0,
-        "max_backoff_s": 120.0,
-        "delay_s": 2.0,
-        "max_bytes": 200000000,
-        "max_pages": 2000,
-        "allow_owner_password": False,
-        "auth_env": {},
-    }
-}
+
+
+def fetch_config(**changes) -> FetchConfig:
+    return repo_config(FetchConfig, "fetch", **changes)
 
 
 def load_stage(name: str):
@@ -51,7 +38,9 @@ def load_stage(name: str):
 
 
 def pdf(number: int, pages: int = 1) -> bytes:
-    cfg = CorpusConfig(seed=11, layouts=["notice"], min_pages=pages, max_pages=pages)
+    cfg = repo_config(
+        CorpusConfig, "corpus", seed=11, layouts=["notice"], min_pages=pages, max_pages=pages
+    )
     return generate_document(cfg, number)[1]
 
 
@@ -108,7 +97,7 @@ def local_sources(tmp_path):
 def test_local_fetch_stores_quarantines_and_deduplicates(local_sources):
     base, manifest, good = local_sources
     store = base / "store"
-    report = fetch(manifest, store, FetchConfig(), base_dir=base, progress=False)
+    report = fetch(manifest, store, fetch_config(), base_dir=base, progress=False)
 
     assert report["files"] == 11
     assert report["stored"] == 3
@@ -161,20 +150,20 @@ def test_local_fetch_stores_quarantines_and_deduplicates(local_sources):
 
 def test_fetch_is_deterministic_and_restartable(local_sources):
     base, manifest, _ = local_sources
-    fetch(manifest, base / "s1", FetchConfig(), base_dir=base, progress=False)
-    fetch(manifest, base / "s2", FetchConfig(), base_dir=base, progress=False)
-    fetch(manifest, base / "s2", FetchConfig(), base_dir=base, progress=False)  # over an old store
+    fetch(manifest, base / "s1", fetch_config(), base_dir=base, progress=False)
+    fetch(manifest, base / "s2", fetch_config(), base_dir=base, progress=False)
+    fetch(manifest, base / "s2", fetch_config(), base_dir=base, progress=False)  # over an old store
     for name in ("index.jsonl", "fetch_report.json"):
         assert (base / "s1" / name).read_bytes() == (base / "s2" / name).read_bytes()
 
 
 def test_limits_and_owner_password_switch():
     two_pages = pdf(1, pages=2)
-    assert validate_pdf(two_pages, FetchConfig(max_pages=1))[0].startswith("too many pages: 2")
-    assert validate_pdf(two_pages, FetchConfig(max_bytes=1024))[0].startswith("too large")
-    assert validate_pdf(two_pages, FetchConfig()) == (None, 2)
-    assert validate_pdf(encrypted(None), FetchConfig(allow_owner_password=True)) == (None, 1)
-    assert validate_pdf(encrypted("pw"), FetchConfig(allow_owner_password=True))[0].startswith(
+    assert validate_pdf(two_pages, fetch_config(max_pages=1))[0].startswith("too many pages: 2")
+    assert validate_pdf(two_pages, fetch_config(max_bytes=1024))[0].startswith("too large")
+    assert validate_pdf(two_pages, fetch_config()) == (None, 2)
+    assert validate_pdf(encrypted(None), fetch_config(allow_owner_password=True)) == (None, 1)
+    assert validate_pdf(encrypted("pw"), fetch_config(allow_owner_password=True))[0].startswith(
         "encrypted"
     )
 
@@ -183,7 +172,11 @@ def test_oversized_local_file_is_quarantined_without_reading_it(tmp_path):
     (tmp_path / "big.pdf").write_bytes(b"%PDF-1.7\n" + b"0" * 5000 + b"\n%%EOF\n")
     manifest = write_manifest(tmp_path / "m.yaml", [{"path": "big.pdf"}])
     report = fetch(
-        manifest, tmp_path / "store", FetchConfig(max_bytes=2048), base_dir=tmp_path, progress=False
+        manifest,
+        tmp_path / "store",
+        fetch_config(max_bytes=2048),
+        base_dir=tmp_path,
+        progress=False,
     )
     assert report["quarantined"] == 1 and report["reasons"] == {"too large": 1}
 
@@ -192,8 +185,8 @@ def test_refuses_to_wipe_a_folder_that_is_not_a_store(local_sources):
     base, manifest, _ = local_sources
     (base / "precious").mkdir()
     (base / "precious" / "thesis.tex").write_text("do not delete")
-    with pytest.raises(FetchError, match="not a finstage store"):
-        fetch(manifest, base / "precious", FetchConfig(), base_dir=base, progress=False)
+    with pytest.raises(StoreError, match="not a finstage store"):
+        fetch(manifest, base / "precious", fetch_config(), base_dir=base, progress=False)
     assert (base / "precious" / "thesis.tex").exists()
 
 
@@ -225,7 +218,7 @@ def test_malformed_manifest_fails_naming_the_entry(local_sources, sources, messa
     base, _, _ = local_sources
     manifest = write_manifest(base / "bad.yaml", sources)
     with pytest.raises(ManifestError, match=message) as err:
-        fetch(manifest, base / "store", FetchConfig(), base_dir=base, progress=False)
+        fetch(manifest, base / "store", fetch_config(), base_dir=base, progress=False)
     assert "bad.yaml" in str(err.value)
     assert not (base / "store").exists()  # nothing was started
 
@@ -333,7 +326,7 @@ def http_config(**changes) -> FetchConfig:
         delay_s=0.0,
         max_bytes=30_000,
     )
-    return FetchConfig(**{**base, **changes})
+    return fetch_config(**{**base, **changes})
 
 
 def test_http_fetch_is_polite_and_records_failures(site, tmp_path, monkeypatch):
@@ -469,8 +462,9 @@ def test_missing_auth_variable_is_a_clear_error(site, tmp_path, monkeypatch):
 )
 def test_invalid_params_name_the_key(change, key):
     with pytest.raises(ParamsError, match=key):
-        load_stage("fetch").load_config({"fetch": {**DEFAULT_PARAMS["fetch"], **change}})
+        load_stage("fetch").load_config({"fetch": repo_section("fetch", **change)})
 
 
-def test_default_params_parse():
-    assert load_stage("fetch").load_config(DEFAULT_PARAMS) == FetchConfig()
+def test_repository_params_parse_and_contact_no_host():
+    cfg = load_stage("fetch").load_config(repo_params())
+    assert cfg == fetch_config() and cfg.allowed_hosts == [] and cfg.auth_env == {}

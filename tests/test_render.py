@@ -13,23 +13,23 @@ import pytest
 from PIL import Image
 
 from finstage.config import ParamsError
-from finstage.corpus.fetch import FetchConfig, fetch, read_index
-from finstage.corpus.generate import CorpusConfig, fmt_int, generate_corpus, read_truth
+from finstage.corpus.fetch import fetch
+from finstage.corpus.fetchconfig import FetchConfig
+from finstage.corpus.generate import CorpusConfig, generate_corpus, read_truth
+from finstage.corpus.layouts import fmt_int
 from finstage.pages import render as render_module
 from finstage.pages.render import RenderConfig, group_lines, render_store
-from finstage.pages.store import PageStore, page_id
+from finstage.pagestore import PageStore, page_id
+from finstage.pdfstore import read_index
+
+from .conftest import repo_params
+from .repo_configs import repo_config, repo_section
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PARAMS = {
-    "render": {
-        "dpi": 72,
-        "max_side": 384,
-        "line_tolerance": 0.5,
-        "png_compress_level": 6,
-        "workers": 1,
-        "shard_size": 500,
-    }
-}
+
+
+def render_config(**changes) -> RenderConfig:
+    return repo_config(RenderConfig, "render", **changes)
 
 
 def load_stage(name: str):
@@ -43,9 +43,11 @@ def load_stage(name: str):
 def store(tmp_path_factory) -> Path:
     """A fetched store of a small generated corpus (6 documents, 2 broken files)."""
     root = tmp_path_factory.mktemp("render")
-    generate_corpus(CorpusConfig(seed=5, documents=6, corrupt=2), root / "corpus", progress=False)
+    corpus = repo_config(CorpusConfig, "corpus", seed=5, documents=6, corrupt=2)
+    generate_corpus(corpus, root / "corpus", progress=False)
     (root / "sources.yaml").write_text("version: 1\nsources:\n  - path: corpus/pdfs\n")
-    fetch(root / "sources.yaml", root / "store", FetchConfig(), base_dir=root, progress=False)
+    fetch_cfg = repo_config(FetchConfig, "fetch")
+    fetch(root / "sources.yaml", root / "store", fetch_cfg, base_dir=root, progress=False)
     return root
 
 
@@ -65,7 +67,7 @@ def test_group_lines_joins_words_on_one_baseline():
 
 
 def test_render_writes_every_valid_page(store, tmp_path):
-    report = render_store(store / "store", tmp_path, RenderConfig(), progress=False)
+    report = render_store(store / "store", tmp_path, render_config(), progress=False)
     truth = read_truth(store / "corpus")
     total_pages = sum(r["pages"] for r in truth)
     assert report == {
@@ -98,14 +100,14 @@ def test_render_writes_every_valid_page(store, tmp_path):
 
 
 def test_quarantined_files_are_not_rendered(store, tmp_path):
-    render_store(store / "store", tmp_path, RenderConfig(), progress=False)
+    render_store(store / "store", tmp_path, render_config(), progress=False)
     quarantined = {r["sha256"] for r in read_index(store / "store", status="quarantined")}
     assert len(quarantined) == 2
     assert not {p["doc_sha256"] for p in PageStore(tmp_path)} & quarantined
 
 
 def test_dpi_without_cap_and_sharding(store, tmp_path):
-    cfg = RenderConfig(dpi=36, max_side=None, shard_size=4)
+    cfg = render_config(dpi=36, max_side=None, shard_size=4)
     report = render_store(store / "store", tmp_path, cfg, progress=False)
     shards = sorted(tmp_path.glob("pages-*.parquet"))
     assert len(shards) == -(-report["pages"] // 4)
@@ -114,8 +116,8 @@ def test_dpi_without_cap_and_sharding(store, tmp_path):
 
 
 def test_parallel_workers_give_identical_output(store, tmp_path):
-    render_store(store / "store", tmp_path / "one", RenderConfig(), progress=False)
-    render_store(store / "store", tmp_path / "two", RenderConfig(workers=2), progress=False)
+    render_store(store / "store", tmp_path / "one", render_config(), progress=False)
+    render_store(store / "store", tmp_path / "two", render_config(workers=2), progress=False)
     one = pq.read_table(tmp_path / "one" / "pages-00000.parquet")
     two = pq.read_table(tmp_path / "two" / "pages-00000.parquet")
     assert one.equals(two)
@@ -142,7 +144,7 @@ def test_failures_are_recorded_and_skipped(store, tmp_path, monkeypatch):
         return real(page, cfg)
 
     monkeypatch.setattr(render_module, "render_page", flaky)
-    report = render_store(broken_store, tmp_path / "pages", RenderConfig(), progress=False)
+    report = render_store(broken_store, tmp_path / "pages", render_config(), progress=False)
     assert report["failed_documents"] == 1 and report["failed_pages"] == 1
     failed_page = next(f for f in report["failures"] if f["page_index"] is not None)
     assert failed_page == {
@@ -159,7 +161,7 @@ def test_failures_are_recorded_and_skipped(store, tmp_path, monkeypatch):
 def test_render_page_respects_max_side_for_odd_sizes():
     with pymupdf.open() as doc:
         page = doc.new_page(width=1000.3, height=333.7)
-        png, width, height = render_module.render_page(page, RenderConfig(dpi=300, max_side=257))
+        png, width, height = render_module.render_page(page, render_config(dpi=300, max_side=257))
         assert max(width, height) <= 257 and Image.open(io.BytesIO(png)).size == (width, height)
 
 
@@ -177,18 +179,14 @@ def test_render_page_respects_max_side_for_odd_sizes():
 )
 def test_invalid_params_name_the_key(change, key):
     with pytest.raises(ParamsError, match=key):
-        load_stage("render").load_config({"render": {**DEFAULT_PARAMS["render"], **change}})
+        load_stage("render").load_config({"render": repo_section("render", **change)})
 
 
 def test_stage_script(store, tmp_path, monkeypatch):
     stage = load_stage("render")
-    assert stage.load_config(DEFAULT_PARAMS) == RenderConfig()
-    assert (
-        stage.load_config({"render": {**DEFAULT_PARAMS["render"], "max_side": None}}).max_side
-        is None
-    )
-    monkeypatch.setattr(
-        stage, "stage_params", lambda name: DEFAULT_PARAMS if name == "render" else {}
-    )
+    assert stage.load_config(repo_params()) == render_config()
+    assert stage.load_config({"render": repo_section("render", max_side=None)}).max_side is None
+    params = {"render": repo_section("render")}
+    monkeypatch.setattr(stage, "stage_params", lambda name: params if name == "render" else {})
     stage.main(store=store / "store", out=tmp_path, stage="render")
     assert (tmp_path / "render_report.json").exists() and len(PageStore(tmp_path)) > 6

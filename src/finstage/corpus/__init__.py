@@ -1,7 +1,9 @@
 """Where PDFs come from: a generated corpus with known ground truth, a source manifest, and a
 polite fetcher that stores every file content-addressed and quarantines the bad ones.
 
-- `generate`: Japanese government-style budget, settlement and notice PDFs plus ``truth.jsonl``.
+- `generate`: Japanese government-style budget, settlement and notice PDFs plus ``truth.jsonl``;
+  `layouts`, `vocabulary` and `pdfwriter` hold what the documents say and how pages are written.
 - `manifest`: the ``data/sources.yaml`` format (local paths, directories, file:// and http(s) URLs).
-- `fetch`: copy/download, validate with PyMuPDF, deduplicate by sha256, write ``index.jsonl``.
+- `fetch`: copy/download, validate with PyMuPDF, deduplicate by sha256 into the PDF store
+  (`finstage.pdfstore`); `httpclient` is the polite downloader, `fetchconfig` its params.
 """

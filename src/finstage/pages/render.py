@@ -30,19 +30,20 @@ import pymupdf
 from PIL import Image
 
 from finstage.config import require
-from finstage.pages.store import Page, page_id, write_pages
+from finstage.pagestore import Page, page_id, write_pages
+from finstage.pdfstore import read_index
 
 
 @dataclass
 class RenderConfig:
     """``render:`` in params.yaml."""
 
-    dpi: int = 72
-    max_side: int | None = 384  # cap on the longer side in pixels; null for no cap
-    line_tolerance: float = 0.5  # same line if centres differ by <= this x word height
-    png_compress_level: int = 6
-    workers: int = 1  # processes rendering documents in parallel
-    shard_size: int = 500  # pages per Parquet shard
+    dpi: int
+    max_side: int | None  # cap on the longer side in pixels; null for no cap
+    line_tolerance: float  # same line if centres differ by <= this x word height
+    png_compress_level: int
+    workers: int  # processes rendering documents in parallel
+    shard_size: int  # pages per Parquet shard
 
     def check(self, where: str) -> None:
         require(
@@ -182,10 +183,8 @@ def _render_task(task: tuple[str, str, RenderConfig]) -> tuple[list[Page], list[
 def render_store(
     store: Path, out: Path, cfg: RenderConfig, progress: bool = True
 ) -> dict[str, Any]:
-    """Render every ``ok`` document of the fetch store into page shards under ``out``."""
+    """Render every ``ok`` document of the PDF store into page shards under ``out``."""
     from tqdm import tqdm
-
-    from finstage.corpus.fetch import read_index
 
     store, out = Path(store), Path(out)
     rows = read_index(store, status="ok")

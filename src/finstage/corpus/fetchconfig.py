@@ -1,0 +1,77 @@
+"""``fetch:`` in params.yaml: which hosts may be contacted, how politely, and what a usable PDF is.
+
+Its own module because both the downloader and the fetch orchestration read it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from finstage.config import require
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class FetchConfig:
+    """``fetch:`` in params.yaml."""
+
+    allowed_hosts: list[str]  # http(s) hosts fetch may contact
+    user_agent: str
+    timeout_s: float
+    retries: int  # extra attempts after a 5xx/429/timeout/connection error
+    backoff_s: float  # first retry waits this, then doubles
+    max_backoff_s: float  # cap on one wait, Retry-After included
+    delay_s: float  # minimum gap between two requests to one host
+    max_bytes: int  # larger files are quarantined (local) or abandoned (download)
+    max_pages: int
+    allow_owner_password: bool  # accept PDFs that open without a password but carry one
+    auth_env: dict[str, str]  # host -> env var with an Authorization value
+
+    def check(self, where: str) -> None:
+        for i, host in enumerate(self.allowed_hosts):
+            require(
+                bool(host) and "/" not in host and ":" not in host and host == host.strip().lower(),
+                f"{where}.allowed_hosts[{i}]",
+                "must be a lower-case host name such as www.fsa.go.jp "
+                f"(no scheme, port or path), got {host!r}",
+            )
+        require(
+            bool(self.user_agent.strip()),
+            f"{where}.user_agent",
+            "must not be empty: say who crawls and how to reach you",
+        )
+        require(self.timeout_s > 0, f"{where}.timeout_s", f"must be > 0, got {self.timeout_s}")
+        require(
+            0 <= self.retries <= 20,
+            f"{where}.retries",
+            f"must be between 0 and 20, got {self.retries}",
+        )
+        require(self.backoff_s >= 0, f"{where}.backoff_s", f"must be >= 0, got {self.backoff_s}")
+        require(
+            self.max_backoff_s >= self.backoff_s,
+            f"{where}.max_backoff_s",
+            f"must be >= {where}.backoff_s ({self.backoff_s}), got {self.max_backoff_s}",
+        )
+        require(self.delay_s >= 0, f"{where}.delay_s", f"must be >= 0, got {self.delay_s}")
+        require(
+            self.max_bytes >= 1024,
+            f"{where}.max_bytes",
+            f"must be at least 1024, got {self.max_bytes}",
+        )
+        require(
+            self.max_pages >= 1, f"{where}.max_pages", f"must be at least 1, got {self.max_pages}"
+        )
+        for host, var in self.auth_env.items():
+            require(
+                host in self.allowed_hosts,
+                f"{where}.auth_env.{host}",
+                f"names a host that is not in {where}.allowed_hosts",
+            )
+            require(
+                bool(_ENV_NAME.match(var)),
+                f"{where}.auth_env.{host}",
+                "must be the NAME of an environment variable "
+                f"(the secret stays out of params), got {var!r}",
+            )

@@ -1,0 +1,121 @@
+"""The content-addressed PDF store: the folder the fetch stage writes and the render stage reads.
+
+Both stages must agree on where a file lies and what an index row says, yet neither may import
+the other, so the layout lives here:
+
+- ``objects/<sha[:2]>/<sha>.pdf``: a usable PDF, stored once per content;
+- ``quarantine/<sha>.pdf``: a file that failed validation (the index row gives the reason);
+- ``robots/<host>.txt``: each contacted host's robots.txt, as read;
+- ``index.jsonl``: one row per distinct content, or per failed download, in manifest order;
+- ``fetch_report.json``: the counts of the run that wrote the store;
+- ``.finstage-store``: the marker that lets a rerun wipe the folder safely.
+
+Index row: ``sha256`` (null when the download failed), ``status`` (ok | quarantined | failed),
+``reason`` (null when ok), ``bytes``, ``pages``, ``path`` (relative to the store; null when failed),
+``source`` (the first source), ``license``, ``org`` (of the first source) and ``sources`` (every
+source that gave these bytes: ``source``, ``entry``, ``license``, ``org``, plus ``final_url``,
+``content_type``, ``etag``, ``last_modified`` for downloads).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+STORE_MARKER = ".finstage-store"
+INDEX = "index.jsonl"
+REPORT = "fetch_report.json"
+# the marker's text predates this module; it stays as it was so that stores keep their hash
+_MARKER_TEXT = "content-addressed PDF store written by finstage.corpus.fetch\n"
+
+Status = Literal["ok", "quarantined", "failed"]
+
+
+class StoreError(RuntimeError):
+    """The folder cannot be used as a store; the message says the fix."""
+
+
+def prepare(store: Path) -> None:
+    """Start from an empty store; refuse to wipe a folder that is not a store."""
+    if store.exists() and any(store.iterdir()):
+        if not (store / STORE_MARKER).exists():
+            raise StoreError(
+                f"{store} is not empty and is not a finstage store (no {STORE_MARKER}); "
+                f"refusing to overwrite it: pass a new or empty folder as --out"
+            )
+        shutil.rmtree(store)
+    store.mkdir(parents=True, exist_ok=True)
+    (store / STORE_MARKER).write_text(_MARKER_TEXT)
+
+
+def relative_path(sha256: str, valid: bool) -> str:
+    """Where a file with this content lies, relative to the store."""
+    return f"objects/{sha256[:2]}/{sha256}.pdf" if valid else f"quarantine/{sha256}.pdf"
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write through a temporary name, so an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def copy_file(path: Path, source: Path) -> None:
+    """Store a file without reading it into memory (one too large to validate)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, path)
+
+
+def write_robots(store: Path, netloc: str, text: str) -> None:
+    write_file(store / "robots" / f"{netloc.replace(':', '_')}.txt", text.encode("utf-8"))
+
+
+def index_row(
+    sha256: str | None,
+    status: Status,
+    reason: str | None,
+    size: int | None,
+    pages: int | None,
+    path: str | None,
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """An index row for content first seen at ``source`` (later sources are appended)."""
+    return {
+        "sha256": sha256,
+        "status": status,
+        "reason": reason,
+        "bytes": size,
+        "pages": pages,
+        "path": path,
+        "source": source["source"],
+        "license": source["license"],
+        "org": source["org"],
+        "sources": [source],
+    }
+
+
+def write_index(store: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = store / f"{INDEX}.tmp"
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(store / INDEX)
+
+
+def read_index(store: Path, status: Status | None = "ok") -> list[dict[str, Any]]:
+    """Rows of the index (only those with ``status``; all when None), in order."""
+    path = Path(store) / INDEX
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `dvc repro fetch` first")
+    with path.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [r for r in rows if status is None or r["status"] == status]
+
+
+def write_report(store: Path, report: dict[str, Any]) -> None:
+    (store / REPORT).write_text(
+        json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
