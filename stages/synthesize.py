@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from finstage.config import parse, stage_params
-from finstage.pages.store import PageStore
+from finstage.pagestore import PageStore
 from finstage.synth.teacher import SynthConfig, make_teacher, synthesize
 
 

@@ -10,16 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from finstage.config import ParamsError, parse
-from finstage.pages.store import page_id
+from finstage.config import ParamsError
+from finstage.pagestore import page_id
 from finstage.records import IMAGE_MARKER, read_records
 from finstage.synth import grounding
+from finstage.synth.finqa import finqa_candidates
 from finstage.synth.pagetext import page_lines, parse_cell, parse_page_text
 from finstage.synth.split import split_documents, visual_eval_items
-from finstage.synth.tasks import FinqaConfig, finqa_candidates
 from finstage.synth.teacher import RuleTeacher, SynthConfig, synthesize
 
+from .repo_configs import repo_config, repo_section
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def synth_config(**changes) -> SynthConfig:
+    return repo_config(SynthConfig, "synth", **changes)
+
 
 BUDGET = """令和6年度 一般会計予算
 （単位：百万円）
@@ -120,7 +127,8 @@ def test_facts_including_sentences_wrapped_over_two_lines():
 
 
 def _answers(text: str, op: str) -> dict[str, str]:
-    cands = finqa_candidates(parse_page_text(text), FinqaConfig(), __import__("random").Random(0))
+    finqa = synth_config().finqa
+    cands = finqa_candidates(parse_page_text(text), finqa, __import__("random").Random(0))
     return {c.question_text: c.answer() for c in cands if c.op == op}
 
 
@@ -187,7 +195,7 @@ def _recompute(meta: dict) -> Decimal:
 
 @pytest.mark.parametrize("page", PAGES, ids=["budget", "notice", "settlement"])
 def test_every_teacher_answer_is_grounded_in_the_page_text(page):
-    cfg = parse(SynthConfig, {"vqa": {"per_page": 20}, "finqa": {"per_page": 20}}, "synth")
+    cfg = synth_config(vqa={"per_page": 20}, finqa={"per_page": 20})
     records = RuleTeacher(cfg).generate(page)
     lines = page_lines(page["text"])
     assert {r["source"] for r in records} == {"ocr", "caption", "vqa", "finqa_visual", "finqa_text"}
@@ -223,7 +231,7 @@ def test_every_teacher_answer_is_grounded_in_the_page_text(page):
 
 def test_grounding_rejects_tampered_records():
     page = PAGES[0]
-    records = RuleTeacher(SynthConfig()).generate(page)
+    records = RuleTeacher(synth_config()).generate(page)
     vqa = next(r for r in records if r["source"] == "vqa")
     assert grounding.check({**vqa, "answer": "999,999"}, page) is not None
     fin = next(r for r in records if r["source"] == "finqa_visual")
@@ -236,7 +244,7 @@ def test_grounding_rejects_tampered_records():
 
 
 def test_ocr_targets_are_consecutive_line_chunks_within_max_chars():
-    cfg = parse(SynthConfig, {"ocr": {"max_chars": 60, "per_page": 10}, "tasks": ["ocr"]}, "synth")
+    cfg = synth_config(ocr={"max_chars": 60, "per_page": 10}, tasks=["ocr"])
     page = PAGES[0]
     recs = RuleTeacher(cfg).generate(page)
     assert len(recs) >= 3
@@ -250,11 +258,9 @@ def test_ocr_targets_are_consecutive_line_chunks_within_max_chars():
         in recs[1]["messages"][0]["content"]
     )
     assert all(grounding.check(r, page) is None for r in recs)
-    (top,) = RuleTeacher(
-        parse(SynthConfig, {"ocr": {"per_page": 1}, "tasks": ["ocr"]}, "synth")
-    ).generate(page)
+    (top,) = RuleTeacher(synth_config(ocr={"per_page": 1}, tasks=["ocr"])).generate(page)
     assert top["answer"] == page["text"] and top["meta"]["truncated"] == "full"  # 180 chars fit
-    cfg = parse(SynthConfig, {"ocr": {"max_chars": 20, "per_page": 1}, "tasks": ["ocr"]}, "synth")
+    cfg = synth_config(ocr={"max_chars": 20, "per_page": 1}, tasks=["ocr"])
     long = make_page("あ" * 50 + "\n短い行", 9)
     (rec,) = RuleTeacher(cfg).generate(long)
     assert rec["answer"] == "あ" * 20 and grounding.check(rec, long) is None
@@ -283,7 +289,7 @@ def test_synthesize_keeps_every_page_of_an_eval_document_out_of_training(tmp_pat
         for doc in range(10)
         for idx, text in enumerate([BUDGET, NOTICE, SETTLEMENT])
     ]
-    cfg = parse(SynthConfig, {"seed": 3, "eval_fraction": 0.3}, "synth")
+    cfg = synth_config(seed=3, eval_fraction=0.3)
     result = synthesize(pages, RuleTeacher(cfg), cfg, tmp_path)
     assert result.eval_docs and result.train_docs
     assert sum(result.rejected.values()) == 0
@@ -324,7 +330,7 @@ def test_synthesize_keeps_every_page_of_an_eval_document_out_of_training(tmp_pat
 )
 def test_invalid_synth_params_name_the_key(params, key):
     with pytest.raises(ParamsError, match=re.escape(key)):
-        parse(SynthConfig, params, "synth")
+        synth_config(**params)
 
 
 def _stage(name: str):
@@ -336,7 +342,7 @@ def _stage(name: str):
 
 def test_stage_load_config_reads_only_the_synth_section():
     cfg = _stage("synthesize").load_config(
-        {"synth": {"seed": 1, "eval_fraction": 0.25, "ocr": {"max_chars": 150}}}
+        {"synth": repo_section("synth", seed=1, eval_fraction=0.25, ocr={"max_chars": 150})}
     )
     assert cfg.seed == 1 and cfg.ocr.max_chars == 150
     with pytest.raises(KeyError):

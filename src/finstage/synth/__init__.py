@@ -1,9 +1,11 @@
 """Synthetic training data from pages: teachers, task builders, grounding checks, held-out split.
 
-Layout: `pagetext` reads tables/facts from a page's text layer; `tasks` builds OCR, caption,
-2-turn VQA and finance-QA records from it; `grounding` re-verifies any teacher's records against
-the page; `teacher` holds the `Teacher` protocol, the rule-based teacher and `synthesize`;
-`split` decides held-out documents; `benchmarks` generates evaluation stand-ins.
+Layout: `pagetext` reads tables/facts from a page's text layer; one builder per task family
+turns it into records (`ocr`, `caption`, `vqa` for 2-turn extractive questions, `finqa` for
+computed finance questions, visual and text), sharing `tasks` (task names, what a question may
+ask); `arith` computes and formats their answers; `grounding` re-verifies any teacher's records
+against the page; `teacher` holds the `Teacher` protocol, the rule-based teacher and
+`synthesize`; `split` decides held-out documents; `benchmarks` generates evaluation stand-ins.
 """
 
 from finstage.synth.split import split_documents, visual_eval_items

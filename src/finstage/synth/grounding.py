@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from finstage.pages.store import Page
+from finstage.pagestore import Page
 from finstage.records import Record
 from finstage.synth import arith
 from finstage.synth.pagetext import page_lines, parse_cell, to_decimal

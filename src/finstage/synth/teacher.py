@@ -20,21 +20,16 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from tqdm import tqdm
 
 from finstage.config import require
-from finstage.pages.store import Page
+from finstage.pagestore import Page
 from finstage.records import Record, write_records
 from finstage.synth import grounding
+from finstage.synth.caption import build_caption
+from finstage.synth.finqa import FinqaConfig, build_finqa
+from finstage.synth.ocr import OcrConfig, build_ocr
 from finstage.synth.pagetext import parse_page_text
 from finstage.synth.split import split_documents
-from finstage.synth.tasks import (
-    TASKS,
-    FinqaConfig,
-    OcrConfig,
-    VqaConfig,
-    build_caption,
-    build_finqa,
-    build_ocr,
-    build_vqa,
-)
+from finstage.synth.tasks import TASKS
+from finstage.synth.vqa import VqaConfig, build_vqa
 
 
 @runtime_checkable
@@ -48,15 +43,13 @@ class Teacher(Protocol):
 
 @dataclass
 class SynthConfig:
-    seed: int = 0
-    eval_fraction: float = 0.2
-    teacher: Literal["rule"] = (
-        "rule"  # "openai" (an OpenAI-compatible endpoint) slots in here later
-    )
-    tasks: list[str] = field(default_factory=lambda: list(TASKS))
-    ocr: OcrConfig = field(default_factory=OcrConfig)
-    vqa: VqaConfig = field(default_factory=VqaConfig)
-    finqa: FinqaConfig = field(default_factory=FinqaConfig)
+    seed: int
+    eval_fraction: float
+    teacher: Literal["rule"]  # "openai" (an OpenAI-compatible endpoint) slots in here later
+    tasks: list[str]
+    ocr: OcrConfig
+    vqa: VqaConfig
+    finqa: FinqaConfig
 
     def check(self, where: str) -> None:
         require(
