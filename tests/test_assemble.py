@@ -17,7 +17,7 @@ from finstage.config import ParamsError, parse
 from finstage.model.assemble import ModelConfig, build_p0, load_tokenizer
 from finstage.records import IMAGE_MARKER
 
-from .conftest import TEXTS
+from .conftest import TEXTS, repo_params
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +64,11 @@ def local_hub(tmp_path_factory):
 
 
 def pretrained_cfg(root) -> ModelConfig:
-    return parse(
-        ModelConfig,
-        {
-            "vision": {"pretrained": str(root / "vision")},
-            "llm": {"pretrained": str(root / "llm")},
-            "tokenizer": {"pretrained": str(root / "llm")},
-        },
-        "model",
-    )
+    raw = repo_params()["model"]
+    raw["vision"] = {"pretrained": str(root / "vision"), "revision": None, "config": {}}
+    raw["llm"] = {"pretrained": str(root / "llm"), "revision": None, "config": {}}
+    raw["tokenizer"] = {"pretrained": str(root / "llm"), "revision": None, "vocab_size": 2000}
+    return parse(ModelConfig, raw, "model")
 
 
 def test_p0_from_pretrained_parts_keeps_the_llm_exact(local_hub):
@@ -108,13 +104,7 @@ def test_projector_is_fresh_and_shaped_like_the_recipe(local_hub):
 
 
 def test_component_needs_exactly_one_source():
+    raw = repo_params()["model"]
+    raw["vision"]["pretrained"] = "x"
     with pytest.raises(ParamsError, match="model.vision"):
-        parse(
-            ModelConfig,
-            {
-                "vision": {"pretrained": "x", "config": {"hidden_size": 8}},
-                "llm": {"config": {"hidden_size": 8}},
-                "tokenizer": {},
-            },
-            "model",
-        )
+        parse(ModelConfig, raw, "model")

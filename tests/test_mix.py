@@ -42,7 +42,9 @@ def roots(tmp_path):
 
 
 def cfg(sources: dict, total: int = 120, seed: int = 0) -> MixConfig:
-    return parse(MixConfig, {"total": total, "seed": seed, "sources": sources}, "mix.p1_s2")
+    return parse(
+        MixConfig, {"total": total, "seed": seed, "dedup": True, "sources": sources}, "mix.p1_s2"
+    )
 
 
 def test_allocate_sums_to_total_by_largest_remainder():
@@ -129,11 +131,14 @@ def test_missing_or_empty_source_is_a_clear_error(tmp_path, roots):
 @pytest.mark.parametrize(
     ("params", "key"),
     [
-        ({"total": 0, "seed": 0, "sources": {"ocr": 1}}, "mix.p1_s2.total"),
-        ({"total": 10, "seed": 0, "sources": {"ocr": -1}}, "mix.p1_s2.sources.ocr"),
-        ({"total": 10, "seed": 0, "sources": {}}, "mix.p1_s2.sources"),
-        ({"total": 10, "seed": 0, "sources": {"ocr": 1}, "size": 3}, "mix.p1_s2.size"),
-        ({"seed": 0, "sources": {"ocr": 1}}, "mix.p1_s2.total"),
+        ({"total": 0, "seed": 0, "dedup": True, "sources": {"ocr": 1}}, "mix.p1_s2.total"),
+        ({"total": 10, "seed": 0, "dedup": True, "sources": {"ocr": -1}}, "mix.p1_s2.sources.ocr"),
+        ({"total": 10, "seed": 0, "dedup": True, "sources": {}}, "mix.p1_s2.sources"),
+        (
+            {"total": 10, "seed": 0, "dedup": True, "sources": {"ocr": 1}, "size": 3},
+            "mix.p1_s2.size",
+        ),
+        ({"seed": 0, "dedup": True, "sources": {"ocr": 1}}, "mix.p1_s2.total"),
     ],
 )
 def test_invalid_mix_params_name_the_key(params, key):
@@ -145,7 +150,9 @@ def test_stage_load_config_reads_mix_of_the_named_stage():
     spec = importlib.util.spec_from_file_location("stage_mix", ROOT / "stages" / "mix.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    params = {"mix": {"p3_s1": {"total": 20, "seed": 1, "sources": {"finqa_text": 1.0}}}}
+    params = {
+        "mix": {"p3_s1": {"total": 20, "seed": 1, "dedup": True, "sources": {"finqa_text": 1.0}}}
+    }
     assert module.load_config(params, "p3_s1").sources == {"finqa_text": 1.0}
     with pytest.raises(KeyError):
         module.load_config(params, "p1_s1")

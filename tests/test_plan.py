@@ -85,6 +85,9 @@ def test_frozen_llm_has_no_grad_after_backward(tiny_p0):
     assert grads == {"projector"}
 
 
+_LORA = repo_params()["train"]["p3_s1"]["lora"]
+
+
 @pytest.mark.parametrize(
     "patch, key",
     [
@@ -94,7 +97,7 @@ def test_frozen_llm_has_no_grad_after_backward(tiny_p0):
             {"quant": {}, "modules": {"llm": "frozen", "vision": "lora", "projector": "frozen"}},
             "train.x.quant",
         ),
-        ({"lora": {"r": 0, "alpha": 8}}, "train.x.lora.r"),
+        ({"lora": {**_LORA, "r": 0}}, "train.x.lora.r"),
         ({"bogus": 1}, "train.x.bogus"),
         ({"epochs": "three"}, "train.x.epochs"),
     ],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import peft
 import pytest
 import torch
+import transformers
 from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import LlavaForConditionalGeneration
@@ -95,6 +97,9 @@ def test_loss_falls_and_card_records_the_run(tmp_path, tiny_p0, tiny_pages, tiny
     assert sum(losses[-3:]) / 3 < 0.95 * sum(losses[:3]) / 3
     saved = json.loads((out / "card.json").read_text())
     assert saved["params"]["lora"]["r"] == 16 and saved["data"]["sha256"]
+    assert saved["versions"]["torch"] == torch.__version__
+    assert saved["versions"]["transformers"] == transformers.__version__
+    assert saved["versions"]["peft"] == peft.__version__
 
 
 def test_same_seed_same_weights(tmp_path, tiny_p0, tiny_pages, tiny_mixes):

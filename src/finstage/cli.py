@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import typer
+import yaml
 
+from finstage import presets
 from finstage.config import ParamsError
-from finstage.params import load_yaml, preset_path, validate
+from finstage.params import SECTIONS, load_yaml, validate
 
 app = typer.Typer(
     help="finstage: staged VLM adaptation to Japanese finance (stages run with `dvc repro`)."
@@ -31,19 +32,41 @@ def validate_cmd(
 @app.command("preset")
 def preset_cmd(
     name: str = typer.Argument(
-        ..., help="Preset name, a file under presets/ (e.g. 'paper', 'embedded')."
+        None, help="Preset name: a file under presets/ holding only the keys it changes."
     ),
-    params: Path = typer.Option(Path("params.yaml"), help="Params file to overwrite."),
+    params: Path = typer.Option(Path("params.yaml"), help="Params file to merge the preset into."),
+    show_diff: bool = typer.Option(
+        False, "--diff", help="Print what the preset would change in --params; write nothing."
+    ),
+    list_all: bool = typer.Option(False, "--list", help="List the presets and exit."),
 ) -> None:
-    """Switch the pipeline to a preset: validate it, then copy it over params.yaml."""
+    """Merge a preset's overrides into params.yaml (comments kept), after validating the result."""
+    if list_all or name is None:
+        for preset, summary in presets.available().items():
+            typer.echo(f"{preset:12s} {summary}")
+        return
     try:
-        source = preset_path(name)
-        validate(load_yaml(source))
+        before = params.read_text()
+        after = presets.apply(before, presets.preset_path(name).read_text(), SECTIONS)
+        validate(yaml.safe_load(after))
     except ParamsError as err:
         typer.echo(f"invalid preset: {err}", err=True)
         raise typer.Exit(2) from None
-    shutil.copyfile(source, params)
-    typer.echo(f"params.yaml <- presets/{name}.yaml (run `dvc repro` or `dvc exp run` next)")
+    changes = presets.diff(yaml.safe_load(before), yaml.safe_load(after))
+    if show_diff:
+        for key, old, new in changes:
+            typer.echo(f"{key}: {_show(old)} -> {_show(new)}")
+        typer.echo(f"{len(changes)} key(s) would change in {params}")
+        return
+    params.write_text(after)
+    typer.echo(
+        f"{params} <- presets/{name}.yaml: {len(changes)} key(s) changed "
+        "(run `dvc repro` or `dvc exp run` next; `git checkout params.yaml` undoes it)"
+    )
+
+
+def _show(value: object) -> str:
+    return "(absent)" if value is presets.ABSENT else repr(value)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Validation of a whole params file, and switching presets.
+"""Validation of a whole params file: every section, plus the rules that span sections.
 
 Stage scripts each parse only their own section; this checks every section at once plus the
 cross-section rules (the training chain is well formed, every stage has a mixture), so a preset
@@ -12,33 +12,34 @@ from typing import Any
 
 import yaml
 
+from finstage.benchmarks.registry import BenchConfig
 from finstage.config import ParamsError, parse
-from finstage.corpus.fetch import FetchConfig
+from finstage.corpus.fetchconfig import FetchConfig
 from finstage.corpus.generate import CorpusConfig
 from finstage.distill.teacher import DistillConfig
-from finstage.evaluate.decontam import DecontamConfig
 from finstage.evaluate.run import EvalConfig
 from finstage.mix.build import MixConfig
+from finstage.mix.decontam import DecontamConfig
 from finstage.model.assemble import ModelConfig
 from finstage.model.plan import StageConfig
 from finstage.pages.render import RenderConfig
-from finstage.synth.benchmarks import BenchConfig
+from finstage.recipe import ReportConfig, checkpoints
 from finstage.synth.teacher import SynthConfig
 
-SECTIONS: dict[str, type] = {
+SECTIONS: dict[str, Any] = {
     "corpus": CorpusConfig,
     "fetch": FetchConfig,
     "render": RenderConfig,
     "synth": SynthConfig,
     "distill": DistillConfig,
     "benchmarks": BenchConfig,
+    "mix": dict[str, MixConfig],
     "model": ModelConfig,
+    "train": dict[str, StageConfig],
     "evaluate": EvalConfig,
     "decontam": DecontamConfig,
+    "report": ReportConfig,
 }
-PER_STAGE: dict[str, type] = {"mix": MixConfig, "train": StageConfig}
-TRAIN_STAGES = ["p1_s1", "p1_s2", "p2_s1", "p3_s1", "p3_s2"]
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -50,27 +51,19 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 def validate(params: dict[str, Any]) -> None:
     """Raise ParamsError naming the first bad key; return quietly when the file is usable."""
-    expected = set(SECTIONS) | set(PER_STAGE)
-    unknown, missing = sorted(set(params) - expected), sorted(expected - set(params))
+    unknown, missing = sorted(set(params) - set(SECTIONS)), sorted(set(SECTIONS) - set(params))
     if unknown or missing:
         raise ParamsError(f"params: unknown sections {unknown}, missing sections {missing}")
-    for section, cls in SECTIONS.items():
-        parse(cls, params[section], section)
-    for section, cls in PER_STAGE.items():
-        if sorted(params[section]) != sorted(TRAIN_STAGES):
-            raise ParamsError(f"params: '{section}' must have exactly the stages {TRAIN_STAGES}")
-        for stage, raw in params[section].items():
-            parse(cls, raw, f"{section}.{stage}")
-    for i, stage in enumerate(TRAIN_STAGES):
-        plan = params["train"][stage]
-        previous = "p0" if i == 0 else TRAIN_STAGES[i - 1]
-        if plan["init"] != previous:
-            raise ParamsError(
-                f"params: 'train.{stage}.init' is {plan['init']!r}; "
-                f"the recipe chains it from {previous!r}"
-            )
-        if plan["data"] not in params["mix"]:
-            raise ParamsError(f"params: 'train.{stage}.data' names no mixture under 'mix'")
+    for section, tp in SECTIONS.items():
+        if isinstance(tp, type):
+            parse(tp, params[section], section)
+            continue
+        value_type = tp.__args__[1]
+        if not isinstance(params[section], dict) or not params[section]:
+            raise ParamsError(f"params: '{section}' must map names to {value_type.__name__}s")
+        for name, raw in params[section].items():
+            parse(value_type, raw, f"{section}.{name}")
+    checkpoints(params)
     shared = sorted(
         set(params["benchmarks"]["gsm8k"]["templates"]) & set(params["distill"]["templates"])
     )
@@ -79,11 +72,3 @@ def validate(params: dict[str, Any]) -> None:
             f"params: templates {shared} are in both 'distill.templates' and "
             "'benchmarks.gsm8k.templates'; the GSM8K stand-in must use held-out templates"
         )
-
-
-def preset_path(name: str) -> Path:
-    path = PRESETS_DIR / f"{name}.yaml"
-    if not path.exists():
-        available = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
-        raise ParamsError(f"no preset {name!r}; available: {available}")
-    return path

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from finstage.model.assemble import ModelConfig, build_p0, load_tokenizer, parameter_counts
 from finstage.model.tokenizer import train_tokenizer
+from finstage.model.versions import package_versions
 from finstage.records import read_records
 
 
@@ -40,6 +41,7 @@ def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict
         },
         "image_seq_length": model.config.image_seq_length,
         "parameters": parameter_counts(model),
+        "versions": package_versions(),
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return card

@@ -20,6 +20,7 @@ from transformers import AutoTokenizer
 from finstage.chat import ChatEncoder, Encoded
 from finstage.model.assemble import parameter_counts
 from finstage.model.plan import StageConfig, apply_plan, load_for_stage, merge_into_unquantised
+from finstage.model.versions import package_versions
 from finstage.pagestore import PageStore
 from finstage.records import read_records
 from finstage.train.images import Batch, BatchInputs, FeatureInputs, PixelInputs
@@ -164,6 +165,7 @@ def stage_card(
             "loss_last": result.losses[-1],
             "losses": result.losses,
         },
+        "versions": package_versions(),
     }
 
 
