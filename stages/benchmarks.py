@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
+from finstage.benchmarks.registry import BenchConfig, build_benchmarks
 from finstage.config import parse, stage_params
 from finstage.records import read_records
-from finstage.synth.benchmarks import BenchConfig, build_benchmarks
 
 
 def load_config(params: dict) -> BenchConfig:

@@ -1,11 +1,10 @@
 """Fail the run when an evaluation item overlaps a training mixture.
 
 Every mixture is indexed by character n-grams (Japanese has no word spaces) and every item of
-every evaluation set is checked against each index: the text benchmarks from
-`evaluate.sources`, and the held-out page records by their gold answers (their prompts share
-the training tasks' wording by design). An item sharing more than `decontam.max_share` of its
-n-grams with a mixture fails the stage, naming mixture, set and item; evaluation stages depend
-on this report, so no score is computed on contaminated data.
+every evaluation set is checked against each index: the registered text benchmarks, and the
+held-out page records by their gold answers. An item sharing more than `decontam.max_share` of
+its n-grams with a mixture fails the stage, naming mixture, set and item; evaluation stages
+depend on this report, so no score is computed on contaminated data.
 """
 
 import json
@@ -13,19 +12,9 @@ from pathlib import Path
 
 import typer
 
+from finstage.benchmarks.registry import Sources
 from finstage.config import parse, stage_params
-from finstage.evaluate.decontam import DecontamConfig, check
-from finstage.evaluate.run import VISUAL, Sources
-from finstage.evaluate.sources import TASKS, load_docs
-from finstage.records import read_records
-
-ITEM_TEXT = {  # the fields of a normalised doc that carry the item's content
-    "gsm8k": ("question",),
-    "chabsa": ("sentence",),
-    "edinet_fraud": ("context",),
-    "edinet_earnings": ("context",),
-    "edinet_industry": ("context",),
-}
+from finstage.mix.decontam import DecontamConfig, decontaminate
 
 
 def load_config(params: dict) -> tuple[DecontamConfig, Sources]:
@@ -34,26 +23,6 @@ def load_config(params: dict) -> tuple[DecontamConfig, Sources]:
         parse(DecontamConfig, params["decontam"], "decontam"),
         parse(Sources, params["evaluate"]["sources"], "evaluate.sources"),
     )
-
-
-def record_text(record: dict) -> str:
-    return "\n".join(m["content"] for m in record["messages"])
-
-
-def answers_text(record: dict) -> str:
-    return "\n".join(m["content"] for m in record["messages"] if m["role"] == "assistant")
-
-
-def eval_sets(sources: Sources, visual: Path) -> dict[str, dict[str, str]]:
-    sets = {}
-    for task in TASKS:
-        fields = ITEM_TEXT.get(task, ("prompt",))
-        docs = load_docs(task, getattr(sources, task))
-        sets[task] = {str(d["id"]): "\n".join(str(d[f]) for f in fields) for d in docs}
-    for name in VISUAL:  # page-specific content: the gold answers, not the task's prompt wording
-        records = read_records(visual / name)
-        sets[f"visual/{name}"] = {r["id"]: answers_text(r) for r in records}
-    return sets
 
 
 def main(
@@ -65,11 +34,7 @@ def main(
     ),
 ) -> None:
     cfg, sources = load_config(stage_params(stage))
-    mixtures = {
-        d.name: [record_text(r) for r in read_records(d)]
-        for d in sorted(p for p in mix.iterdir() if p.is_dir())
-    }
-    result = check(mixtures, eval_sets(sources, visual), cfg.n, cfg.max_share)
+    result = decontaminate(cfg, mix, visual, sources)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     typer.echo(result.summary())

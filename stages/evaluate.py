@@ -10,13 +10,7 @@ from pathlib import Path
 import typer
 
 from finstage.config import parse, stage_params
-from finstage.evaluate.run import (
-    EvalConfig,
-    VisualInputs,
-    evaluate_checkpoint,
-    load_text_tasks,
-    write_metrics,
-)
+from finstage.evaluate.run import EvalConfig, evaluate_checkpoint, load_text_tasks, write_metrics
 
 
 def load_config(params: dict) -> EvalConfig:
@@ -27,7 +21,7 @@ def load_config(params: dict) -> EvalConfig:
 def main(
     checkpoint: Path = typer.Option(..., help="Checkpoint folder (models/<name>)."),
     visual: Path = typer.Option(
-        ..., help="Held-out visual records (folder with ocr/, vqa/, finqa_visual/)."
+        ..., help="Held-out visual records (one subfolder per visual check)."
     ),
     pages: Path = typer.Option(..., help="Page store."),
     metrics: Path = typer.Option(..., help="Metrics JSON to write."),
@@ -38,8 +32,7 @@ def main(
 ) -> None:
     cfg = load_config(stage_params(stage))
     tasks = load_text_tasks(cfg)  # every source is read before the model loads
-    inputs = VisualInputs(visual / "ocr", visual / "vqa", visual / "finqa_visual", pages)
-    scores, preds = evaluate_checkpoint(checkpoint, tasks, inputs, cfg)
+    scores, preds = evaluate_checkpoint(checkpoint, tasks, visual, pages, cfg)
     write_metrics(scores, preds, metrics, predictions)
     primary = {name: next(iter(block.items())) for name, block in sorted(scores.items())}
     typer.echo(f"{checkpoint.name}: " + ", ".join(f"{b}.{k}={v}" for b, (k, v) in primary.items()))

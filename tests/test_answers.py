@@ -1,18 +1,11 @@
-"""Answer extraction: boxed (strict) vs last-number (flexible) and EDINET JSON parsing."""
+"""Answer extraction: boxed (strict) vs last-number (flexible), and EDINET JSON probabilities."""
 
 from __future__ import annotations
 
 import pytest
 
-from finstage.distill.verify import numbers_equal
-from finstage.evaluate.answers import (
-    EdinetAnswer,
-    canonical_number,
-    coverage,
-    extract_flexible,
-    extract_strict,
-    parse_edinet_json,
-)
+from finstage.answers import canonical_number, extract_flexible, extract_strict, numbers_equal
+from finstage.benchmarks.edinet_answers import answer_probability
 
 
 @pytest.mark.parametrize(
@@ -102,12 +95,12 @@ def test_parse_fenced_block() -> None:
         "分析しました。\n```json\n"
         '{"reasoning": "売上債権が急増", "prob": 0.8, "prediction": 1}\n```\n以上です。'
     )
-    assert parse_edinet_json(text) == EdinetAnswer(prob=0.8, prediction=1)
+    assert answer_probability(text) == 0.8
 
 
 def test_parse_bare_object() -> None:
     text = 'JSON: {"reasoning": "特になし", "prob": 0.25, "prediction": 0} です'
-    assert parse_edinet_json(text) == EdinetAnswer(prob=0.25, prediction=0)
+    assert answer_probability(text) == 0.25
 
 
 def test_last_fenced_block_wins() -> None:
@@ -115,20 +108,24 @@ def test_last_fenced_block_wins() -> None:
         '```json\n{"prob": 0.1, "prediction": 0}\n```\n訂正:\n'
         '```json\n{"prob": 0.9, "prediction": 1}\n```'
     )
-    assert parse_edinet_json(text) == EdinetAnswer(prob=0.9, prediction=1)
+    assert answer_probability(text) == 0.9
+
+
+def test_an_answer_object_without_prob_ends_the_search() -> None:
+    # the fenced block is the answer; a number elsewhere in the text is not its probability
+    text = '```json\n{"reasoning": "x", "prediction": 1}\n```\n参考: {"prob": 0.9}'
+    assert answer_probability(text) is None
 
 
 def test_prob_as_string_and_full_width() -> None:
-    assert parse_edinet_json('{"prob": "0.3", "prediction": "0"}') == EdinetAnswer(0.3, 0)
-    assert parse_edinet_json('{"prob": "０．７", "prediction": "１"}') == EdinetAnswer(0.7, 1)
-    assert parse_edinet_json('{"prob": "80%", "prediction": 1.0}') == EdinetAnswer(0.8, 1)
+    assert answer_probability('{"prob": "0.3", "prediction": "0"}') == 0.3
+    assert answer_probability('{"prob": "０．７", "prediction": "１"}') == 0.7
+    assert answer_probability('{"prob": "80%", "prediction": 1.0}') == 0.8
 
 
 @pytest.mark.parametrize("prob", ["1.5", "-0.1", "80", '"abc"', "NaN", "true"])
 def test_prob_out_of_range_or_invalid_is_none(prob: str) -> None:
-    answer = parse_edinet_json(f'```json\n{{"prob": {prob}, "prediction": 1}}\n```')
-    assert answer.prob is None
-    assert answer.prediction == 1  # the other field still parses
+    assert answer_probability(f'```json\n{{"prob": {prob}, "prediction": 1}}\n```') is None
 
 
 @pytest.mark.parametrize(
@@ -142,47 +139,16 @@ def test_prob_out_of_range_or_invalid_is_none(prob: str) -> None:
         "{" * 500,
     ],
 )
-def test_garbage_gives_none_fields(text: str | None) -> None:
-    assert parse_edinet_json(text) == EdinetAnswer(prob=None, prediction=None)
-
-
-def test_invalid_prediction_is_none() -> None:
-    assert parse_edinet_json('{"prob": 0.4, "prediction": 2}') == EdinetAnswer(0.4, None)
-    assert parse_edinet_json('{"prob": 0.4, "prediction": "maybe"}') == EdinetAnswer(0.4, None)
+def test_garbage_gives_none(text: str | None) -> None:
+    assert answer_probability(text) is None
 
 
 def test_recovers_common_llm_json_faults() -> None:
     unescaped_quotes = (
         '```json\n{"reasoning": "彼は"不正"と言った", "prob": 0.7, "prediction": 1}\n```'
     )
-    assert parse_edinet_json(unescaped_quotes) == EdinetAnswer(0.7, 1)
+    assert answer_probability(unescaped_quotes) == 0.7
     trailing_comma = '```json\n{"reasoning": "x", "prob": 0.9, "prediction": 1,}\n```'
-    assert parse_edinet_json(trailing_comma) == EdinetAnswer(0.9, 1)
+    assert answer_probability(trailing_comma) == 0.9
     unclosed_fence = '```json\n{"reasoning": "x", "prob": 0.6, "prediction": 0}'
-    assert parse_edinet_json(unclosed_fence) == EdinetAnswer(0.6, 0)
-
-
-def test_industry_labels_and_positive_label() -> None:
-    text = '```json\n{"reasoning": "預金と貸出金", "prediction": "銀行"}\n```'
-    assert parse_edinet_json(text, positive_label=None) == EdinetAnswer(None, "銀行")
-    # a binary reader does not accept a string label
-    assert parse_edinet_json(text).prediction is None
-    # prob is reported as P(class 1) whichever class the prompt asked about
-    flipped = parse_edinet_json('{"prob": 0.8, "prediction": 0}', positive_label=0)
-    assert flipped.prob == pytest.approx(0.2)
-    with pytest.raises(ValueError):
-        parse_edinet_json("{}", positive_label=2)
-
-
-def test_coverage_is_counted_from_none_fields() -> None:
-    answers = [
-        parse_edinet_json('{"prob": 0.8, "prediction": 1}'),
-        parse_edinet_json('{"prob": 1.8, "prediction": 1}'),  # prob rejected
-        parse_edinet_json("no json"),
-        parse_edinet_json('{"prob": 0.1, "prediction": 0}'),
-    ]
-    parsed = [a for a in answers if a.prob is not None and a.prediction is not None]
-    assert len(parsed) == 2
-    assert [a.complete for a in answers] == [True, False, False, True]
-    assert coverage(answers) == 0.5
-    assert coverage(answers, need_prob=False) == 0.75
+    assert answer_probability(unclosed_fence) == 0.6

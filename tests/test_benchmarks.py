@@ -11,18 +11,22 @@ import datasets
 import openpyxl
 import pytest
 
+from finstage.answers import numbers_equal
+from finstage.benchmarks.cpa_audit import AUDIT_STATEMENTS
+from finstage.benchmarks.edinet import INDUSTRIES
+from finstage.benchmarks.exam_items import TABLES
+from finstage.benchmarks.registry import BENCHMARKS, BenchConfig, build_benchmarks
+from finstage.benchmarks.transport import SourceSpec
 from finstage.config import ParamsError, parse
 from finstage.distill.teacher import DistillConfig, distill
-from finstage.distill.verify import numbers_equal
-from finstage.evaluate.sources import INDUSTRIES, TASKS, SourceSpec, load_docs
 from finstage.records import make_record, read_records
-from finstage.synth.benchmarks import BenchConfig, build_benchmarks
-from finstage.synth.finbench import AUDIT_STATEMENTS, TABLES
+
+from .repo_configs import repo_config, repo_section
 
 POSITIVE_WORDS = ("増", "改善", "上回", "最高")
 NEGATIVE_WORDS = ("減", "悪化", "赤字")
 NEUTRAL_WORDS = ("同水準", "前期並み", "横ばい")
-SIZES = {
+SIZES = {  # changes to params.yaml's benchmarks section
     "seed": 1000,
     "gsm8k": {"n_test": 30, "n_train": 5},
     "chabsa": {"n_items": 30, "neutral_fraction": 0.2},
@@ -48,6 +52,8 @@ EXPECTED = {
     "edinet_industry": 20,
 }
 TRUE_STATEMENTS = {t.say(term, term) for t in TABLES for term, _ in t.terms}
+BY_NAME = {b.name: b for b in BENCHMARKS}
+TASKS = list(BY_NAME)
 
 
 def load_jsonl(path: Path) -> list[dict]:
@@ -61,20 +67,20 @@ def exam(out: Path, task: str) -> list[dict]:
 def docs(out: Path, manifest: dict, task: str) -> list[dict]:
     source = manifest[task]["source"]
     spec = SourceSpec(path=str(out / source["path"]), split=source.get("split", "test"))
-    return load_docs(task, spec)
+    return BY_NAME[task].load_docs(spec)
 
 
 @pytest.fixture(scope="module")
 def training(tmp_path_factory):
     out = tmp_path_factory.mktemp("distill")
-    distill(parse(DistillConfig, {"n_problems": 150, "seed": 0}, "distill"), out)
+    distill(repo_config(DistillConfig, "distill", n_problems=150, seed=0), out)
     return list(read_records(out / "math_cot"))
 
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory, training):
     out = tmp_path_factory.mktemp("bench")
-    cfg = parse(BenchConfig, SIZES, "benchmarks")
+    cfg = repo_config(BenchConfig, "benchmarks", **SIZES)
     return out, build_benchmarks(cfg, out, training), cfg
 
 
@@ -345,18 +351,15 @@ def test_deterministic(tmp_path, bench, training):
 
 def test_other_seed_and_sizes_give_other_sets(tmp_path, bench):
     out, _, _ = bench
-    cfg = parse(
-        BenchConfig,
-        {
-            "seed": 7,
-            "cma_basics": {"n_items": 3},
-            "edinet": {"industry_prediction": {"n_items": 5}},
-        },
-        "benchmarks",
-    )
-    manifest = build_benchmarks(cfg, tmp_path)
+    changes = {
+        "seed": 7,
+        "cma_basics": {"n_items": 3},
+        "edinet": {"industry_prediction": {"n_items": 5}},
+    }
+    cfg = repo_config(BenchConfig, "benchmarks", **changes)
+    manifest = build_benchmarks(cfg, tmp_path, [])
     assert manifest["cma_basics"]["items"] == 3 and manifest["edinet_industry"]["items"] == 5
-    assert manifest["fp2"]["items"] == BenchConfig().fp2.n_items
+    assert manifest["fp2"]["items"] == repo_section("benchmarks")["fp2"]["n_items"]
     assert (tmp_path / "fp2" / "data.json").read_bytes() != (out / "fp2" / "data.json").read_bytes()
 
 
@@ -382,7 +385,7 @@ def test_jsonl_files_load_with_the_datasets_json_builder(bench, tmp_path):
         ({"fp2": {"n_items": "many"}}, "benchmarks.fp2.n_items"),
         ({"security_sales_1": {"two_way_fraction": 1.5}},
          "benchmarks.security_sales_1.two_way_fraction"),
-        ({"edinet": {"fraud_detection": {"n_items": 1}}},
+        ({"edinet": {"fraud_detection": {"n_items": 1, "positive_fraction": 0.5}}},
          "benchmarks.edinet.fraud_detection.n_items"),
         ({"edinet": {"earnings_forecast": {"n_items": 4, "positive_fraction": 0.9}}},
          "benchmarks.edinet.earnings_forecast.positive_fraction"),
@@ -394,4 +397,4 @@ def test_jsonl_files_load_with_the_datasets_json_builder(bench, tmp_path):
 )  # fmt: skip
 def test_invalid_benchmark_params_name_the_key(params, key):
     with pytest.raises(ParamsError, match=re.escape(key)):
-        parse(BenchConfig, params, "benchmarks")
+        parse(BenchConfig, repo_section("benchmarks", **params), "benchmarks")

@@ -7,7 +7,14 @@ import random
 
 import pytest
 
-from finstage.evaluate.decontam import Overlap, TrainIndex, check, normalise
+from finstage.mix.decontam import Overlap, TrainIndex, check
+from finstage.textnorm import compact
+
+
+def overlap(index: TrainIndex, text: str) -> Overlap:
+    (found,) = index.overlaps([text])
+    return found
+
 
 CLEAN_TRAIN = [
     "令和6年度の一般会計予算は歳出合計で前年度比3.2%増となりました。",
@@ -24,22 +31,22 @@ EVAL = {
 }
 
 
-def test_normalise() -> None:
-    assert normalise("売上高 １，２３４\n百万円") == "売上高1,234百万円"
+def test_compact() -> None:
+    assert compact("売上高 １，２３４\n百万円") == "売上高1,234百万円"
 
 
 def test_overlap_share_hand_computed() -> None:
     index = TrainIndex.build(["ABCDEFGHIJ"], n=5)
     # eval windows: ABCDE, BCDEF (seen), CDEFX, DEFXY, EFXYZ (not) → 2/5
-    assert index.overlap("ABCDEFXYZ") == Overlap(share=0.4, example="ABCDE")
-    assert index.overlap("VWXYZ") == Overlap(share=0.0, example=None)
-    assert index.overlap("") == Overlap(share=0.0, example=None)
+    assert overlap(index, "ABCDEFXYZ") == Overlap(share=0.4, example="ABCDE")
+    assert overlap(index, "VWXYZ") == Overlap(share=0.0, example=None)
+    assert overlap(index, "") == Overlap(share=0.0, example=None)
 
 
 def test_windows_do_not_straddle_training_texts() -> None:
     index = TrainIndex.build(["ABCDE", "FGHIJ"], n=5)
-    assert index.overlap("CDEFG").share == 0.0  # only exists across the join of two texts
-    assert index.overlap("FGHIJ").share == 1.0
+    assert overlap(index, "CDEFG").share == 0.0  # only exists across the join of two texts
+    assert overlap(index, "FGHIJ").share == 1.0
 
 
 def test_index_counts_exactly_the_distinct_ngrams() -> None:
@@ -50,7 +57,6 @@ def test_index_counts_exactly_the_distinct_ngrams() -> None:
     expected = {t[i : i + n] for t in texts for i in range(len(t) - n + 1)}
     index = TrainIndex.build(iter(texts), n)  # any iterable
     assert index.grams.size == len(expected)  # no collisions, no straddling windows
-    assert index.n_texts == len(texts)
 
 
 def test_planted_overlap_is_flagged_and_named() -> None:
@@ -62,7 +68,7 @@ def test_planted_overlap_is_flagged_and_named() -> None:
     ]
     flag = report.flagged[0]
     assert flag.share == 1.0
-    assert flag.example is not None and flag.example in normalise(PASSAGE)
+    assert flag.example is not None and flag.example in compact(PASSAGE)
     pairs = {(p.mixture, p.eval_set): (p.n_items, p.n_flagged) for p in report.pairs}
     assert pairs == {
         ("p2_sft", "gsm8k_ja"): (2, 1),
@@ -96,10 +102,10 @@ def test_clean_sets_pass() -> None:
 
 def test_short_items_are_compared_whole() -> None:
     index = TrainIndex.build(["売上高", "営業利益の推移と今後の見通しについて"], n=13)
-    assert index.overlap("売上高") == Overlap(share=1.0, example="売上高")
-    assert index.overlap(" 売上高\n") == Overlap(share=1.0, example="売上高")
-    assert index.overlap("売上") == Overlap(share=0.0, example=None)  # not a whole training text
-    assert index.overlap("営業利益") == Overlap(share=0.0, example=None)  # substring only
+    assert overlap(index, "売上高") == Overlap(share=1.0, example="売上高")
+    assert overlap(index, " 売上高\n") == Overlap(share=1.0, example="売上高")
+    assert overlap(index, "売上") == Overlap(share=0.0, example=None)  # not a whole training text
+    assert overlap(index, "営業利益") == Overlap(share=0.0, example=None)  # substring only
     report = check({"mix": ["売上高"]}, {"vqa": {"a1": "売上高", "a2": "総資産"}}, 13, 0.5)
     assert [f.item_id for f in report.flagged] == ["a1"]
 

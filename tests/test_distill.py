@@ -7,12 +7,15 @@ from fractions import Fraction
 
 import pytest
 
+from finstage.answers import extract_boxed, numbers_equal
 from finstage.config import ParamsError, parse
-from finstage.distill.problems import TEMPLATES, generate_problems, run
 from finstage.distill.teacher import DistillConfig, RuleReasoningTeacher, distill, verify
-from finstage.distill.verify import extract_boxed, extract_final_answer, numbers_equal, parse_number
 from finstage.records import read_records
+from finstage.wordproblems import TEMPLATES, generate_problems, run
 
+from .repo_configs import repo_config, repo_section
+
+ALL = list(TEMPLATES)
 TRACE = re.compile(
     r"\A<Problem>(?P<p>[^<]+)</Problem>\n<Thinking>(?P<t>[^<]+)</Thinking>\n<Answer>\\boxed\{(?P<a>[^{}]+)\}</Answer>\Z"
 )
@@ -61,23 +64,15 @@ def test_numbers_equal(a, b, equal):
     assert numbers_equal(a, b) is equal
 
 
-def test_extract_final_answer_falls_back_to_answer_line_then_last_number():
-    assert extract_final_answer("計算：8,304\n答え：8,304百万円") == "8304"
-    assert extract_final_answer("合計は 3 + 4 = 7") == "7"
-    assert extract_final_answer(r"答え：1 \boxed{9}") == "9"
-    assert extract_final_answer("わかりません") is None
-    assert parse_number(extract_final_answer("答え：-21.8%")) == Fraction("-21.8")
-
-
 def test_problems_are_distinct_deterministic_and_cover_every_template():
-    problems = generate_problems(len(TEMPLATES) * 6, seed=0, stream="distill")
+    problems = generate_problems(len(TEMPLATES) * 6, seed=0, stream="distill", templates=ALL)
     assert len({p.question for p in problems}) == len(problems)
     assert {p.template for p in problems} == set(TEMPLATES)
     assert [p.question for p in problems] == [
-        p.question for p in generate_problems(len(problems), 0, "distill")
+        p.question for p in generate_problems(len(problems), 0, "distill", ALL)
     ]
     assert {p.question for p in problems}.isdisjoint(
-        p.question for p in generate_problems(len(problems), 0, "gsm8k")
+        p.question for p in generate_problems(len(problems), 0, "gsm8k", ALL)
     )
     assert all(len(p.steps) >= 2 for p in problems)  # multi-step by construction
     assert any(len(p.steps) >= 4 for p in problems)
@@ -85,7 +80,7 @@ def test_problems_are_distinct_deterministic_and_cover_every_template():
 
 def test_gold_answers_on_known_problems():
     by_template = {}
-    for p in generate_problems(len(TEMPLATES) * 3, seed=5, stream="distill"):
+    for p in generate_problems(len(TEMPLATES) * 3, seed=5, stream="distill", templates=ALL):
         by_template.setdefault(p.template, p)
     shop = by_template["shopping"]
     nums = [int(x) for x in re.findall(r"\d+", shop.question)]
@@ -102,7 +97,7 @@ def test_gold_answers_on_known_problems():
 
 def test_trace_format_and_every_clean_trace_verifies():
     teacher = RuleReasoningTeacher(error_rate=0.0, seed=0)
-    for p in generate_problems(40, seed=1, stream="distill"):
+    for p in generate_problems(40, seed=1, stream="distill", templates=ALL):
         trace = teacher.solve(p)
         m = TRACE.match(trace.text)
         assert m, trace.text
@@ -111,7 +106,7 @@ def test_trace_format_and_every_clean_trace_verifies():
 
 
 def test_teacher_slips_are_deterministic_and_rejected():
-    problems = generate_problems(200, seed=2, stream="distill")
+    problems = generate_problems(200, seed=2, stream="distill", templates=ALL)
     teacher = RuleReasoningTeacher(error_rate=0.25, seed=0)
     traces = [teacher.solve(p) for p in problems]
     assert [t.text for t in traces] == [teacher.solve(p).text for p in problems]
@@ -126,7 +121,7 @@ def test_teacher_slips_are_deterministic_and_rejected():
 
 
 def test_distill_keeps_verified_and_counts_rejected(tmp_path):
-    cfg = parse(DistillConfig, {"seed": 0, "n_problems": 120, "error_rate": 0.2}, "distill")
+    cfg = repo_config(DistillConfig, "distill", seed=0, n_problems=120, error_rate=0.2)
     result = distill(cfg, tmp_path)
     kept = list(read_records(tmp_path / "math_cot"))
     rejected = list(read_records(tmp_path / "rejected"))
@@ -154,4 +149,4 @@ def test_distill_keeps_verified_and_counts_rejected(tmp_path):
 )
 def test_invalid_distill_params_name_the_key(params, key):
     with pytest.raises(ParamsError, match=re.escape(key)):
-        parse(DistillConfig, params, "distill")
+        parse(DistillConfig, repo_section("distill", **params), "distill")

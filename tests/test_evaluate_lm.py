@@ -6,19 +6,17 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 
-from finstage.config import parse
+from finstage.benchmarks import gsm8k
+from finstage.benchmarks.edinet import positive_probability, score_generation
+from finstage.benchmarks.registry import report_blocks
 from finstage.evaluate.lm import FinstageLM
-from finstage.evaluate.run import EvalConfig, VisualInputs, evaluate_checkpoint, load_text_tasks
-from finstage.evaluate.tasks import (
-    edinet_generation_results,
-    gsm8k_results,
-    positive_probability,
-)
+from finstage.evaluate.run import EvalConfig, evaluate_checkpoint, load_text_tasks
 from finstage.evaluate.visual import char_error_rate
-from finstage.pages.store import page_id
+from finstage.pagestore import page_id
 from finstage.records import make_record, write_records
 
 from .conftest import ROOT, doc_sha
+from .repo_configs import repo_config
 from .test_sources import write_cpa
 
 
@@ -99,26 +97,26 @@ def test_generation_stops_at_the_stop_string_instead_of_running_to_the_budget(lm
 
 def test_gsm8k_scoring_strict_and_flexible():
     doc = {"answer": "12×3=36\n#### 1,036"}
-    assert gsm8k_results(doc, ["<Answer>\\boxed{1036}</Answer>"]) == {
+    assert gsm8k.score_item(doc, ["<Answer>\\boxed{1036}</Answer>"]) == {
         "em_strict": 1.0,
         "em_flexible": 1.0,
         "parsed": 1.0,
     }
-    assert gsm8k_results(doc, ["答えは１，０３６です"]) == {
+    assert gsm8k.score_item(doc, ["答えは１，０３６です"]) == {
         "em_strict": 0.0,
         "em_flexible": 1.0,
         "parsed": 0.0,
     }
-    assert gsm8k_results(doc, ["わかりません"])["em_flexible"] == 0.0
+    assert gsm8k.score_item(doc, ["わかりません"])["em_flexible"] == 0.0
 
 
 def test_edinet_probability_from_the_two_answers():
     # log-likelihoods (no, yes) = (-2, -1): P(yes) = e^-1 / (e^-2 + e^-1) = 1 / (1 + e^-1)
     assert positive_probability([(-2.0, False), (-1.0, True)]) == pytest.approx(0.7310586)
-    unparsed = edinet_generation_results({"label": 1}, ["わかりません"])
+    unparsed = score_generation({"label": 1}, ["わかりません"])
     assert unparsed == {"gen_roc_auc": (1, 0.5), "parsed": 0.0}  # counted, scored uninformative
     answer = '```json\n{"prob": 0.2, "prediction": 0}\n```'
-    assert edinet_generation_results({"label": 0}, [answer]) == {
+    assert score_generation({"label": 0}, [answer]) == {
         "gen_roc_auc": (0, 0.2),
         "parsed": 1.0,
     }
@@ -146,7 +144,7 @@ def test_every_benchmark_runs_on_raw_fixtures_with_the_same_keys(tmp_path, tiny_
     }
     settings = {"batch_size": 4, "max_length": 200, "edinet_sheet_chars": 40, "bootstrap": 200}
     settings |= {"gsm8k_max_gen_toks": 6, "edinet_max_gen_toks": 6, "visual_max_new_tokens": 6}
-    cfg = parse(EvalConfig, {**settings, "sources": sources}, "evaluate")
+    cfg = repo_config(EvalConfig, "evaluate", **settings, sources=sources)
     pid = page_id(doc_sha(0), 0)
     visual = {
         "ocr": ("<image>書き起こしてください。", "歳出合計"),
@@ -156,8 +154,8 @@ def test_every_benchmark_runs_on_raw_fixtures_with_the_same_keys(tmp_path, tiny_
     for name, (question, answer) in visual.items():
         chat = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         write_records(tmp_path / name, [make_record(name, name, chat, [pid], answer=answer)])
-    inputs = VisualInputs(tmp_path / "ocr", tmp_path / "vqa", tmp_path / "finqa_visual", tiny_pages)
-    metrics, predictions = evaluate_checkpoint(tiny_p0, load_text_tasks(cfg), inputs, cfg)
+    tasks = load_text_tasks(cfg)
+    metrics, predictions = evaluate_checkpoint(tiny_p0, tasks, tmp_path, tiny_pages, cfg)
 
     harness = ["chabsa", "cma_basics", "cpa_audit", "fp2", "security_sales_1"]
     edinet = ["edinet_fraud", "edinet_earnings", "edinet_industry"]
@@ -168,6 +166,10 @@ def test_every_benchmark_runs_on_raw_fixtures_with_the_same_keys(tmp_path, tiny_
         for score in [k for k in block if f"{k}_lo" in block]:
             lo, value, hi = block[f"{score}_lo"], block[score], block[f"{score}_hi"]
             assert value is None or lo - 1e-9 <= value <= hi + 1e-9, (name, score)
+    # the registry the report reads names exactly the blocks and scores evaluation writes
+    for registered in report_blocks():
+        block = metrics[registered.name]
+        assert {k for k in block if f"{k}_lo" in block} == set(registered.scores), registered.name
     assert [metrics[t]["n"] for t in ("gsm8k", "cpa_audit", "edinet_fraud")] == [3, 2, 3]
     gen_parsed = metrics["edinet_fraud"]["n"] - metrics["edinet_fraud"]["n_unparsed"]
     assert metrics["edinet_fraud"]["coverage"] == pytest.approx(gen_parsed / 3)

@@ -11,8 +11,6 @@ from finstage.evaluate.jatext import (
     anls,
     levenshtein,
     rationale_similarity,
-    rouge_l,
-    rouge_n,
     rouge_scores,
     tokenize_ja,
 )
@@ -54,8 +52,8 @@ def test_kanji_only_difference_lowers_rouge_but_ascii_tokenizer_is_blind() -> No
     for key in ("rouge1", "rouge2", "rougeL"):
         assert different[key] < 1.0
         assert different[key] != same[key]
-    assert rouge_n(PROFIT, LOSS, 1) < 1.0
-    assert rouge_l(PROFIT, LOSS) < rouge_l(PROFIT, PROFIT) == 1.0
+    assert rouge_scores(PROFIT, LOSS)["rouge1"] < 1.0
+    assert rouge_scores(PROFIT, LOSS)["rougeL"] < rouge_scores(PROFIT, PROFIT)["rougeL"] == 1.0
 
 
 def test_rouge_hand_computed() -> None:
@@ -67,11 +65,8 @@ def test_rouge_hand_computed() -> None:
     assert rouge_scores(pred, ref) == pytest.approx(
         {"rouge1": 0.75, "rouge2": 1 / 3, "rougeL": 0.75}
     )
-    assert rouge_n(pred, ref, 2) == pytest.approx(1 / 3)
-    assert rouge_n("", ref, 1) == 0.0
-    assert rouge_l(pred, "") == 0.0
-    with pytest.raises(ValueError):
-        rouge_n(pred, ref, 0)
+    empty = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+    assert rouge_scores("", ref) == rouge_scores(pred, "") == empty
 
 
 def test_levenshtein() -> None:

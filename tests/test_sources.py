@@ -16,6 +16,7 @@ import shutil
 import threading
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
 import openpyxl
@@ -23,26 +24,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from finstage.benchmarks import edinet
+from finstage.benchmarks.registry import BENCHMARKS
+from finstage.benchmarks.transport import SourceError, SourceSpec
 from finstage.config import ParamsError, parse
-from finstage.evaluate.sources import (
-    EDINET_CHOICES,
-    EDINET_INSTRUCTIONS,
-    EDINET_QUESTIONS,
-    EDINET_SHEETS,
-    INDUSTRIES,
-    TASKS,
-    SourceError,
-    SourceSpec,
-    load_docs,
-)
 
 RAW = Path(__file__).parent / "fixtures" / "raw"
 LETTERS = "以下の問題の適切な答えを選択肢から選んでアルファベットで答えなさい。\n\n\n"
+BY_NAME = {b.name: b for b in BENCHMARKS}
 
 
-def fixture_docs(task: str, rel: str, max_chars_per_sheet: int | None = None) -> list[dict]:
-    spec = SourceSpec(path=str(RAW / rel))
-    return load_docs(task, spec, max_chars_per_sheet=max_chars_per_sheet)
+def load_docs(task: str, spec: SourceSpec, sheet_chars: int | None = None) -> list[dict]:
+    """Docs as decontamination reads them (whole sheets), or as evaluation does (cut sheets)."""
+    settings = None if sheet_chars is None else SimpleNamespace(edinet_sheet_chars=sheet_chars)
+    return BY_NAME[task].load_docs(spec, settings)
+
+
+def fixture_docs(task: str, rel: str, sheet_chars: int | None = None) -> list[dict]:
+    return load_docs(task, SourceSpec(path=str(RAW / rel)), sheet_chars)
 
 
 def test_gsm8k_file_and_folder():
@@ -203,15 +202,15 @@ def test_edinet_context_is_the_four_sheets_as_predict_py_joins_them(task):
 
 def test_edinet_sheets_are_truncated_only_when_asked():
     rows = raw_rows(EDINET_FILES["edinet_fraud"])
-    docs = fixture_docs("edinet_fraud", EDINET_FILES["edinet_fraud"], max_chars_per_sheet=30)
+    docs = fixture_docs("edinet_fraud", EDINET_FILES["edinet_fraud"], sheet_chars=30)
     lines = docs[1]["context"].split("\n")
-    assert [line.split(": ", 1)[0] for line in lines] == list(EDINET_SHEETS)
-    for line, sheet in zip(lines, EDINET_SHEETS, strict=True):
+    assert [line.split(": ", 1)[0] for line in lines] == list(edinet.SHEETS)
+    for line, sheet in zip(lines, edinet.SHEETS, strict=True):
         assert line == f"{sheet}: {rows[1][sheet][:30]}" and len(rows[1][sheet]) > 30
-    with pytest.raises(SourceError, match="EDINET tasks only"):
-        fixture_docs("fp2", "fp2/data.json", max_chars_per_sheet=30)
-    with pytest.raises(SourceError, match=">= 1"):
-        fixture_docs("edinet_fraud", EDINET_FILES["edinet_fraud"], max_chars_per_sheet=0)
+    whole = fixture_docs("edinet_fraud", EDINET_FILES["edinet_fraud"], sheet_chars=None)
+    assert whole[1]["context"] == "\n".join(f"{s}: {rows[1][s]}" for s in edinet.SHEETS)
+    # the other benchmarks have no sheets: evaluation's settings leave their docs unchanged
+    assert fixture_docs("fp2", "fp2/data.json", sheet_chars=30) == fixture_docs("fp2", "fp2")
 
 
 def test_edinet_folder_layout_resolves_config_and_split():
@@ -340,8 +339,6 @@ def test_missing_sources_say_what_to_point_at(tmp_path):
         load_docs("cpa_audit", SourceSpec(path=str(tmp_path)))
     with pytest.raises(SourceError, match="no chABSA"):
         load_docs("chabsa", SourceSpec(path=str(tmp_path)))
-    with pytest.raises(SourceError, match="unknown benchmark task 'mgsm'"):
-        load_docs("mgsm", SourceSpec(path=str(tmp_path)))
     (tmp_path / "CPA_AUDIT.xlsx").write_text("not a workbook")
     with pytest.raises(SourceError, match="not a readable .xlsx"):
         load_docs("cpa_audit", SourceSpec(path=str(tmp_path)))
@@ -375,16 +372,11 @@ def test_source_spec_accepts_each_route():
 
 
 def test_edinet_protocol_constants():
-    assert len(INDUSTRIES) == len(set(INDUSTRIES)) == 16
-    assert (
-        set(EDINET_INSTRUCTIONS)
-        == set(EDINET_QUESTIONS)
-        == {t for t in TASKS if t.startswith("edinet_")}
-    )
-    for task, text in EDINET_INSTRUCTIONS.items():
+    assert len(edinet.INDUSTRIES) == len(set(edinet.INDUSTRIES)) == 16
+    for task in (edinet.FRAUD, edinet.EARNINGS):
+        text = task.instruction
         assert "```json" in text and '"reasoning"' in text and '"prediction"' in text
-        assert ('"prob"' in text) == (task != "edinet_industry")
-    assert all(name in EDINET_INSTRUCTIONS["edinet_industry"] for name in INDUSTRIES)
-    assert set(EDINET_CHOICES) == {"edinet_fraud", "edinet_earnings"}
-    assert all(no != yes for no, yes in EDINET_CHOICES.values())
-    assert EDINET_CHOICES["edinet_fraud"][1] == "はい"  # index 1 = the positive class
+        assert '"prob"' in text and task.question.endswith("回答:")
+    assert edinet.INDUSTRY.question.endswith("回答:")
+    no, yes = edinet.BINARY_CHOICES
+    assert (no, yes) == ("いいえ", "はい")  # index 1 = the positive class

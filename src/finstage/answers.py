@@ -5,14 +5,21 @@ evaluated model is scored the same way, so both sides must read answers identica
 the last ``\\boxed{...}`` (brace-balanced, so ``\\boxed{\\frac{1}{2}}`` works), NFKC-normalised
 (``１２３`` → ``123``), with thousands commas, ``\\text{...}`` wrappers, currency signs and
 trailing units (``1,200円`` → ``1200``) stripped. △/▲ mean minus, as in Japanese tables.
+
+Evaluation reads GSM8K-style answers two ways: `extract_strict` (the boxed answer, the reader
+above) and `extract_flexible` (lm-eval's ``flexible-extract`` diagnostic: the last number
+anywhere, which tells "wrong answer" apart from "right answer, wrong format"). Both return a
+canonical string (``"72.0"`` → ``"72"``, ``"+5"`` → ``"5"``), so string equality and
+`numbers_equal` agree on plain numbers.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+
+from finstage.textnorm import nfkc
 
 _BOX_OPENERS = ("\\boxed{", "\\fbox{")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|mathrm|textrm|mbox)\{([^{}]*)\}")
@@ -46,7 +53,7 @@ def normalize_answer(answer: str) -> str:
     """NFKC, minus signs unified, ``\\text{}`` unwrapped, commas/spaces/currency removed, trailing
     units and a trailing full stop dropped: ``'△1,200円'`` → ``'-1200'``;
     ``'\\frac{1}{2}'`` is kept as it is."""
-    s = unicodedata.normalize("NFKC", answer).strip()
+    s = nfkc(answer).strip()
     for a, b in _MINUS.items():
         s = s.replace(a, b)
     s = _TEXT_WRAPPER.sub(r"\1", s)
@@ -119,20 +126,60 @@ def numbers_equal(a: object, b: object, rel_tol: float = 1e-6) -> bool:
     return abs(x - y) <= Fraction(rel_tol) * max(abs(x), abs(y), Fraction(1))
 
 
-_FINAL_MARKERS = re.compile(r"(?:答え|回答|解答|Answer)\s*[:：]\s*(.+)")
-_ANY_NUMBER = re.compile(r"[△▲\-−]?\d[\d,，]*(?:\.\d+)?")
+# A number with an optional sign; the sign only counts when it does not directly follow a
+# digit ("2024-05" is not "-05"). Commas count only as thousands separators ("1,234" but not
+# the list "1,2,3"), so a comma-separated list still yields its last element.
+_FLEXIBLE_NUMBER = re.compile(
+    r"(?<![\d.])(?:(?<!\d)[-△▲])?(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+)(?:\.\d+)?"
+)
+# Minus signs NFKC leaves alone; △/▲ mark negatives in Japanese financial tables.
+MINUS_SIGNS = str.maketrans({"−": "-", "△": "-", "▲": "-"})
 
 
-def extract_final_answer(text: str) -> str | None:
-    """A final answer from free text: the last ``\\boxed{}``, else the text after the last
-    ``答え：``, else the last number in the text; normalised like `extract_boxed`."""
-    boxed = extract_boxed(text)
-    if boxed is not None:
-        return boxed
+def canonical_number(answer: str) -> str:
+    """``answer`` in a canonical decimal form when it is a plain number, else unchanged.
+
+    Why: lm-eval's ``exact_match`` compares strings, so ``"72.0"`` and ``"72"`` (or ``"-0"`` and
+    ``"0"``) must come out the same. Fractions, LaTeX and non-numeric labels are returned as
+    they are; compare those with `numbers_equal`.
+    """
+    if not _PLAIN.match(answer):
+        return answer
+    try:
+        value = Decimal(answer)
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
+        return answer
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def extract_strict(text: str | None) -> str | None:
+    """The normalised content of the last ``\\boxed{…}`` in ``text``; None when there is none.
+
+    The reader distillation filters with (`extract_boxed`), so a trace kept at distillation time
+    is scored correct at evaluation time. It does not require the ``<Answer>`` tags: lm-eval
+    strips the ``</Answer>`` stop string from the output, and a box outside the tags is still
+    the model's stated answer. An unclosed (truncated) box is None. The result is in
+    `canonical_number` form.
+    """
     if not text:
         return None
-    markers = _FINAL_MARKERS.findall(unicodedata.normalize("NFKC", text))
-    if markers:
-        return normalize_answer(markers[-1].strip()) or None
-    numbers = _ANY_NUMBER.findall(unicodedata.normalize("NFKC", text))
-    return normalize_answer(numbers[-1]) if numbers else None
+    boxed = extract_boxed(text)
+    return canonical_number(boxed) if boxed is not None else None
+
+
+def extract_flexible(text: str | None) -> str | None:
+    """The last number in ``text`` after NFKC, like lm-eval's ``flexible-extract``; else None.
+
+    lm-eval's pattern ``(-?[$0-9.,]{2,})|(-?[0-9]+)`` also matches digit-less runs such as
+    ``".."``; this reader requires a digit, accepts ``−``/``△``/``▲`` as minus, drops thousands
+    separators, and returns `canonical_number` form. Because it ignores the box it differs from
+    `extract_strict` whenever the model keeps writing numbers after its boxed answer.
+    """
+    if not text:
+        return None
+    found = _FLEXIBLE_NUMBER.findall(nfkc(text).translate(MINUS_SIGNS))
+    if not found:
+        return None
+    return canonical_number(found[-1].replace(",", ""))

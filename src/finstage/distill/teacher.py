@@ -17,15 +17,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from finstage.answers import extract_boxed, numbers_equal
 from finstage.config import require
-from finstage.distill.problems import (
+from finstage.records import Record, make_record, write_records
+from finstage.wordproblems import (
     TEMPLATES,
     Problem,
     fmt,
@@ -33,18 +35,16 @@ from finstage.distill.problems import (
     run,
     solution_lines,
 )
-from finstage.distill.verify import extract_boxed, numbers_equal
-from finstage.records import Record, make_record, write_records
 
 SLIP_DELTAS = (Fraction(10), Fraction(-10), Fraction(1), Fraction(-1), Fraction(100))
 
 
 @dataclass
 class DistillConfig:
-    seed: int = 0
-    n_problems: int = 200
-    error_rate: float = 0.1  # fraction of traces in which the teacher makes an arithmetic slip
-    templates: list[str] = field(default_factory=lambda: list(TEMPLATES))
+    seed: int
+    n_problems: int
+    error_rate: float  # fraction of traces in which the teacher makes an arithmetic slip
+    templates: list[str]
 
     def check(self, where: str) -> None:
         require(self.n_problems >= 1, f"{where}.n_problems", f"must be >= 1, got {self.n_problems}")

@@ -14,21 +14,14 @@ financial kanji to ``[UNK]`` and score 当期純利益…増 vs 当期純損失�
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
 import fugashi
 
-__all__ = [
-    "anls",
-    "levenshtein",
-    "rationale_similarity",
-    "rouge_l",
-    "rouge_n",
-    "rouge_scores",
-    "tokenize_ja",
-]
+from finstage.textnorm import compact, nfkc
+
+__all__ = ["anls", "levenshtein", "rationale_similarity", "rouge_scores", "tokenize_ja"]
 
 _TAGGERS: dict[int, fugashi.Tagger] = {}
 
@@ -49,7 +42,7 @@ def tokenize_ja(text: str) -> list[str]:
     NFKC makes ``１２％`` and ``12%`` the same tokens; lower-casing matches rouge-score's
     behaviour for Latin text. Mixed Japanese/English text works: MeCab keeps ASCII words whole.
     """
-    normalised = unicodedata.normalize("NFKC", text or "").lower()
+    normalised = nfkc(text or "").lower()
     if not normalised.strip():
         return []
     return [w.surface for w in _tagger()(normalised) if w.surface and not w.surface.isspace()]
@@ -63,8 +56,6 @@ def _f1(overlap: int, n_pred: int, n_ref: int) -> float:
 
 
 def _ngram_f1(pred: Sequence[str], ref: Sequence[str], n: int) -> float:
-    if n < 1:
-        raise ValueError("n must be at least 1")
     pred_grams = Counter(tuple(pred[i : i + n]) for i in range(len(pred) - n + 1))
     ref_grams = Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
     overlap = sum((pred_grams & ref_grams).values())  # clipped counts
@@ -83,21 +74,10 @@ def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     return previous[-1]
 
 
-def rouge_n(pred: str, ref: str, n: int) -> float:
-    """ROUGE-N F1 on `tokenize_ja` tokens (clipped n-gram counts); 0.0 when either side has no
-    n-grams, as rouge-score does."""
-    return _ngram_f1(tokenize_ja(pred), tokenize_ja(ref), n)
-
-
-def rouge_l(pred: str, ref: str) -> float:
-    """ROUGE-L F1 (longest common token subsequence, sentence level, β = 1 like rouge-score's
-    ``rougeL``) on `tokenize_ja` tokens; 0.0 when either side is empty."""
-    p, r = tokenize_ja(pred), tokenize_ja(ref)
-    return _f1(_lcs_length(p, r), len(p), len(r))
-
-
 def rouge_scores(pred: str, ref: str) -> dict[str, float]:
-    """ROUGE-1, ROUGE-2 and ROUGE-L F1, tokenising each text once."""
+    """ROUGE-1, ROUGE-2 (clipped n-gram counts) and ROUGE-L (longest common token subsequence,
+    sentence level, β = 1 like rouge-score's ``rougeL``) F1 on `tokenize_ja` tokens; 0.0 when
+    either side has none, as rouge-score does."""
     p, r = tokenize_ja(pred), tokenize_ja(ref)
     return {
         "rouge1": _ngram_f1(p, r, 1),
@@ -122,7 +102,7 @@ def levenshtein(a: str, b: str) -> int:
 def _anls_normalise(text: str) -> str:
     """NFKC, case-folded, whitespace runs collapsed to one space and the ends stripped (the
     DocVQA convention, plus NFKC so full-width and half-width forms match)."""
-    return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
+    return " ".join(nfkc(text or "").casefold().split())
 
 
 def anls(pred: str, golds: Sequence[str], threshold: float = 0.5) -> float:
@@ -159,8 +139,7 @@ def rationale_similarity(pred: str, ref: str, max_n: int = 6, beta: float = 2.0)
     precision. Language-agnostic and model-free: 利益 vs 損失 differ, unlike in English
     embedding models. Two empty texts score 1.0; one empty text scores 0.0.
     """
-    p = "".join(unicodedata.normalize("NFKC", pred or "").split())
-    r = "".join(unicodedata.normalize("NFKC", ref or "").split())
+    p, r = compact(pred or ""), compact(ref or "")
     if not p or not r:
         return 1.0 if p == r else 0.0
     precisions, recalls = [], []

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from transformers import AutoTokenizer, LlavaForConditionalGeneration
 from transformers.generation import StoppingCriteriaList, StopStringCriteria
 
-from finstage.train.collate import ChatEncoder
+from finstage.chat import ChatEncoder
 
 
 class FinstageLM(LM):

@@ -1,79 +1,41 @@
 """Evaluate one checkpoint on every benchmark and write metrics with identical keys for all.
 
-Text benchmarks run through lm-eval with our LM adapter; page-image checks through our own
-visual evaluator. Every block of `metrics/<ckpt>.json` has each score with its 95% bootstrap
-interval (`_lo`/`_hi`), the item count `n`, the parse `coverage` and `n_unparsed`.
+Text benchmarks (the registry's, in report order) run through lm-eval with our LM adapter;
+page-image checks through our own visual evaluator. Every block of `metrics/<ckpt>.json` has
+each score with its 95% bootstrap interval (`_lo`/`_hi`), the item count `n`, the parse
+`coverage` and `n_unparsed`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lm_eval
 from lm_eval.tasks import TaskManager
 
+from finstage.benchmarks.lmeval import TextTask
+from finstage.benchmarks.registry import BENCHMARKS, HARNESS, HARNESS_AVERAGE, Sources
 from finstage.config import require
 from finstage.evaluate.lm import FinstageLM
-from finstage.evaluate.sources import SourceSpec, load_docs
 from finstage.evaluate.summary import Block, Scored, average_block, summarise
-from finstage.evaluate.tasks import (
-    TextTask,
-    chabsa_task,
-    edinet_binary_task,
-    edinet_generation_task,
-    edinet_industry_task,
-    exam_task,
-    gsm8k_task,
-)
-from finstage.evaluate.visual import finqa_scored, generate_answers, ocr_scored, vqa_scored
-from finstage.pages.store import PageStore
-from finstage.records import Record, read_records
-
-EXAMS = ("cma_basics", "cpa_audit", "fp2", "security_sales_1")
-HARNESS = ("chabsa", *EXAMS)  # pfnet's five tasks; chabsa scores by harness_f1, the rest acc
-VISUAL = ("ocr", "vqa", "finqa_visual")
-
-
-def _bench(path: str) -> SourceSpec:
-    return SourceSpec(path=path)
-
-
-def _edinet(split: str = "test") -> SourceSpec:
-    return SourceSpec(path="data/bench/edinet", split=split)
-
-
-@dataclass
-class Sources:
-    """Where each benchmark's raw data is read from (a local path, hub id or URL each)."""
-
-    gsm8k: SourceSpec = field(default_factory=lambda: _bench("data/bench/gsm8k/test.jsonl"))
-    chabsa: SourceSpec = field(default_factory=lambda: _bench("data/bench/chabsa"))
-    cma_basics: SourceSpec = field(default_factory=lambda: _bench("data/bench/cma_basics"))
-    cpa_audit: SourceSpec = field(default_factory=lambda: _bench("data/bench/cpa_audit"))
-    fp2: SourceSpec = field(default_factory=lambda: _bench("data/bench/fp2"))
-    security_sales_1: SourceSpec = field(
-        default_factory=lambda: _bench("data/bench/security_sales_1")
-    )
-    edinet_fraud: SourceSpec = field(default_factory=_edinet)
-    edinet_earnings: SourceSpec = field(default_factory=_edinet)
-    edinet_industry: SourceSpec = field(default_factory=lambda: _edinet("train"))
+from finstage.evaluate.visual import score_visual
 
 
 @dataclass
 class EvalConfig:
-    batch_size: int = 8
-    max_length: int = 512
-    limit: int | None = None
-    gsm8k_max_gen_toks: int = 64
-    edinet_max_gen_toks: int = 64
-    edinet_sheet_chars: int | None = None  # cut per EDINET sheet; null keeps sheets whole
-    visual_max_new_tokens: int = 64
-    bootstrap: int = 1000  # resamples per interval
-    seed: int = 1234
-    sources: Sources = field(default_factory=Sources)
+    batch_size: int
+    max_length: int
+    limit: int | None
+    gsm8k_max_gen_toks: int
+    edinet_max_gen_toks: int
+    edinet_sheet_chars: int | None  # cut per EDINET sheet; null keeps sheets whole
+    visual_max_new_tokens: int
+    bootstrap: int  # resamples per interval
+    seed: int
+    sources: Sources
 
     def check(self, where: str) -> None:
         require(self.batch_size >= 1, f"{where}.batch_size", "must be >= 1")
@@ -90,56 +52,35 @@ class EvalConfig:
         )
 
 
-def load_text_tasks(cfg: EvalConfig, root: Path = Path(".")) -> list[TextTask]:
-    """Every text task, its docs read (and cut to `limit`) before any model loads."""
-
-    def docs(task: str) -> list[dict[str, Any]]:
-        spec = getattr(cfg.sources, task)
-        if spec.path is not None and not Path(spec.path).is_absolute():
-            spec = SourceSpec(**{**spec.__dict__, "path": str(root / spec.path)})
-        sheets = cfg.edinet_sheet_chars if task.startswith("edinet") else None
-        found = load_docs(task, spec, max_chars_per_sheet=sheets)
-        return found[: cfg.limit] if cfg.limit is not None else found
-
-    tasks = [gsm8k_task(docs("gsm8k"), cfg.gsm8k_max_gen_toks), chabsa_task(docs("chabsa"))]
-    tasks += [exam_task(name, docs(name)) for name in EXAMS]
-    for block in ("edinet_fraud", "edinet_earnings"):
-        edinet = docs(block)
-        tasks += [
-            edinet_binary_task(block, edinet),
-            edinet_generation_task(block, edinet, cfg.edinet_max_gen_toks),
-        ]
-    tasks.append(edinet_industry_task(docs("edinet_industry")))
+def load_text_tasks(cfg: EvalConfig) -> list[TextTask]:
+    """Every benchmark's tasks, its docs read (and cut to `limit`) before any model loads."""
+    tasks = []
+    for benchmark in BENCHMARKS:
+        docs = benchmark.load_docs(getattr(cfg.sources, benchmark.name), cfg)
+        tasks += benchmark.text_tasks(docs[: cfg.limit] if cfg.limit is not None else docs, cfg)
     return tasks
 
 
-@dataclass
-class VisualInputs:
-    ocr: Path
-    vqa: Path
-    finqa_visual: Path
-    pages: Path
-
-
 def evaluate_checkpoint(
-    checkpoint: Path, tasks: list[TextTask], visual: VisualInputs, cfg: EvalConfig
+    checkpoint: Path, tasks: list[TextTask], visual: Path, pages: Path, cfg: EvalConfig
 ) -> tuple[dict[str, Block], list[dict]]:
-    """Returns (metrics, predictions); metrics has the same keys for every checkpoint."""
+    """Returns (metrics, predictions); metrics has the same keys for every checkpoint.
+
+    `visual` holds one folder of held-out records per visual check; `pages` is the page store.
+    """
     lm = FinstageLM.from_checkpoint(checkpoint, cfg.batch_size, cfg.max_length)
     scored, predictions = run_text_tasks(lm, tasks, cfg)
-    visual_scored, visual_predictions = run_visual(lm, visual, cfg)
+    visual_scored, visual_predictions = score_visual(
+        lm, visual, pages, cfg.limit, cfg.visual_max_new_tokens
+    )
     scored.update(visual_scored)
     metrics = {name: summarise(s, cfg.bootstrap, cfg.seed) for name, s in scored.items()}
     harness = [
-        (scored[t].items[_primary(scored[t])], scored[t].stats[_primary(scored[t])])
-        for t in HARNESS
+        (scored[b.name].items[b.scores[0]], scored[b.name].stats[b.scores[0]]) for b in HARNESS
     ]
-    metrics["finharness"] = average_block(harness, cfg.bootstrap, cfg.seed)
+    (average,) = HARNESS_AVERAGE.scores
+    metrics[HARNESS_AVERAGE.name] = average_block(harness, cfg.bootstrap, cfg.seed, average)
     return metrics, predictions + visual_predictions
-
-
-def _primary(scored: Scored) -> str:
-    return next(iter(scored.stats))
 
 
 def run_text_tasks(
@@ -188,40 +129,6 @@ def _response(sample: dict[str, Any]) -> Any:
     if resps and isinstance(resps[0], list | tuple):  # multiple choice: (loglik, greedy) per choice
         return [round(r[0], 4) for r in resps]
     return resps[0] if resps else ""
-
-
-def run_visual(
-    lm: FinstageLM, visual: VisualInputs, cfg: EvalConfig
-) -> tuple[dict[str, Scored], list[dict]]:
-    store = PageStore(visual.pages)
-    scorers = {"ocr": ocr_scored, "vqa": vqa_scored, "finqa_visual": finqa_scored}
-    blocks, predictions = {}, []
-    for name in VISUAL:
-        records = _limited(read_records(getattr(visual, name)), cfg.limit)
-        if name == "vqa":
-            records = [_first_turn(r) for r in records]
-        answers = generate_answers(lm, records, store, cfg.visual_max_new_tokens)
-        blocks[name] = scorers[name](records, answers)
-        predictions += [
-            {"task": name, "id": r["id"], "gold": r["messages"][-1]["content"], "prediction": a}
-            for r, a in zip(records, answers, strict=True)
-        ]
-    return blocks, predictions
-
-
-def _limited(records, limit: int | None) -> list[Record]:
-    out = []
-    for r in records:
-        if limit is not None and len(out) >= limit:
-            break
-        out.append(r)
-    return out
-
-
-def _first_turn(record: Record) -> Record:
-    """VQA is scored on the extractive first turn: its answer is the short gold value."""
-    first_answer = next(i for i, m in enumerate(record["messages"]) if m["role"] == "assistant")
-    return {**record, "messages": record["messages"][: first_answer + 1]}
 
 
 def write_metrics(

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from finstage.evaluate.scores import bootstrap_ci
-from finstage.evaluate.tasks import Statistic
+from finstage.benchmarks.lmeval import Statistic
+from finstage.scoring import bootstrap_ci
 
 Block = dict[str, float | int | None]
 

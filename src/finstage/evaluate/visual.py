@@ -2,36 +2,35 @@
 finance QA with a worked rationale (answer accuracy, Japanese ROUGE, rationale similarity).
 
 lm-eval's log-likelihood path has no images, so page-image items are generated here with the
-same prompt encoding and greedy decoding the LM adapter uses for text.
+same prompt encoding and greedy decoding the LM adapter uses for text. The checks and their
+scores are listed in `finstage.benchmarks.registry.VISUAL_CHECKS`; `SCORERS` scores each.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import islice
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from finstage.distill.verify import numbers_equal
-from finstage.evaluate.answers import extract_flexible
+from finstage.answers import extract_flexible, numbers_equal
+from finstage.benchmarks.registry import VISUAL_CHECKS
+from finstage.chat import image_to_pixels
 from finstage.evaluate.jatext import anls, levenshtein, rationale_similarity, rouge_scores
 from finstage.evaluate.lm import FinstageLM
-from finstage.evaluate.scores import mean
 from finstage.evaluate.summary import Scored
-from finstage.pages.store import PageStore
-from finstage.records import Record
-from finstage.train.collate import image_to_pixels
-
-
-def normalise(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
+from finstage.pagestore import PageStore
+from finstage.records import Record, read_records
+from finstage.scoring import mean
+from finstage.textnorm import compact
 
 
 def char_error_rate(prediction: str, reference: str) -> float:
     """Edit distance over reference length, whitespace-insensitive and NFKC-normalised."""
-    ref, hyp = normalise(reference), normalise(prediction)
+    ref, hyp = compact(reference), compact(prediction)
     return levenshtein(hyp, ref) / max(len(ref), 1)
 
 
@@ -65,7 +64,7 @@ def vqa_scored(records: Sequence[Record], answers: list[str]) -> Scored:
     golds = [r["answer"] or r["messages"][-1]["content"] for r in records]
     pairs = list(zip(answers, golds, strict=True))
     scored = Scored()
-    scored.add("em", [float(normalise(a) == normalise(g)) for a, g in pairs], mean)
+    scored.add("em", [float(compact(a) == compact(g)) for a, g in pairs], mean)
     scored.add("anls", [anls(a, [g]) for a, g in pairs], mean)
     return scored
 
@@ -99,3 +98,40 @@ def finqa_scored(records: Sequence[Record], answers: list[str]) -> Scored:
     sims = [rationale_similarity(a, g) for a, g in zip(answers, golds, strict=True)]
     scored.add("rationale_sim", sims, mean)
     return scored
+
+
+SCORERS: dict[str, Callable[[Sequence[Record], list[str]], Scored]] = {
+    "ocr": ocr_scored,
+    "vqa": vqa_scored,
+    "finqa_visual": finqa_scored,
+}
+
+
+def first_turn(record: Record) -> Record:
+    """VQA is scored on the extractive first turn: its answer is the short gold value."""
+    first_answer = next(i for i, m in enumerate(record["messages"]) if m["role"] == "assistant")
+    return {**record, "messages": record["messages"][: first_answer + 1]}
+
+
+def score_visual(
+    lm: FinstageLM, visual: Path, pages: Path, limit: int | None, max_new_tokens: int
+) -> tuple[dict[str, Scored], list[dict]]:
+    """Every visual check on its held-out records under `visual`: (blocks, predictions)."""
+    store = PageStore(pages)
+    blocks, predictions = {}, []
+    for check in VISUAL_CHECKS:
+        records = list(islice(read_records(visual / check.name), limit))
+        if check.name == "vqa":
+            records = [first_turn(r) for r in records]
+        answers = generate_answers(lm, records, store, max_new_tokens)
+        blocks[check.name] = SCORERS[check.name](records, answers)
+        predictions += [
+            {
+                "task": check.name,
+                "id": r["id"],
+                "gold": r["messages"][-1]["content"],
+                "prediction": a,
+            }
+            for r, a in zip(records, answers, strict=True)
+        ]
+    return blocks, predictions

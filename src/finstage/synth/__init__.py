@@ -5,7 +5,8 @@ turns it into records (`ocr`, `caption`, `vqa` for 2-turn extractive questions, 
 computed finance questions, visual and text), sharing `tasks` (task names, what a question may
 ask); `arith` computes and formats their answers; `grounding` re-verifies any teacher's records
 against the page; `teacher` holds the `Teacher` protocol, the rule-based teacher and
-`synthesize`; `split` decides held-out documents; `benchmarks` generates evaluation stand-ins.
+`synthesize`; `split` decides held-out documents. Evaluation stand-ins live with their
+benchmarks, in `finstage.benchmarks`.
 """
 
 from finstage.synth.split import split_documents, visual_eval_items

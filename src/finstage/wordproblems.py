@@ -393,18 +393,10 @@ def _exact(x: Fraction) -> bool:
     return "/" not in fmt(x)
 
 
-def generate_problems(
-    n: int,
-    seed: int,
-    stream: str,
-    templates: list[str] | None = None,
-    exclude: set[str] | None = None,
-) -> list[Problem]:
-    """`n` distinct problems from `templates` (round-robin), drawn from the (stream, seed) RNG.
-    Questions in `exclude` (e.g. training questions, for evaluation sets) are skipped."""
-    names = list(templates or TEMPLATES)
+def generate_problems(n: int, seed: int, stream: str, templates: list[str]) -> list[Problem]:
+    """`n` distinct problems from `templates` (round-robin), drawn from the (stream, seed) RNG."""
+    names = list(templates)
     rng = random.Random(f"finstage-problems:{stream}:{seed}")
-    exclude = exclude or set()
     seen: set[str] = set()
     out: list[Problem] = []
     attempts = 0
@@ -419,7 +411,7 @@ def generate_problems(
         if draft is None:
             continue
         question, restatement, given, steps, unit = draft
-        if question in seen or question in exclude:
+        if question in seen:
             continue
         pid = f"{stream}-{hashlib.sha1(question.encode()).hexdigest()[:12]}"
         problem = Problem(

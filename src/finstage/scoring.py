@@ -1,4 +1,4 @@
-"""Metrics and percentile-bootstrap confidence intervals for per-phase evaluation.
+"""Metrics and percentile-bootstrap confidence intervals, shared by every benchmark's scorer.
 
 Why intervals: several benchmarks are tiny (cma_basics has 38 items, one item = 2.6 points), so a
 phase-to-phase change is only news when it is outside the noise. The bootstrap resamples *items*
@@ -15,27 +15,18 @@ write JSON must therefore allow NaN (Python's json does by default).
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 from sklearn.metrics import f1_score
 
-__all__ = [
-    "NEUTRAL",
-    "accuracy",
-    "bootstrap_ci",
-    "harness_chabsa_f1",
-    "macro_f1",
-    "mean",
-    "roc_auc",
-]
+__all__ = ["accuracy", "bootstrap_ci", "harness_chabsa_f1", "mean", "roc_auc"]
 
 T = TypeVar("T")
 
-# Stand-in label for golds outside the choices, as lm-eval's gold index -100 for chabsa's neutral.
-NEUTRAL = -100
+# Two-sided level of every interval: the 2.5% and 97.5% quantiles of the resampled statistic.
+ALPHA = 0.05
 # Rows of bootstrap indices drawn per chunk: bounds memory at ~chunk × n × 8 bytes.
 _CHUNK_ELEMENTS = 4_000_000
 
@@ -56,21 +47,7 @@ def accuracy(golds: Sequence[Hashable], preds: Sequence[Hashable]) -> float:
     return sum(g == p for g, p in zip(golds, preds, strict=True)) / len(golds)
 
 
-def macro_f1(golds: Sequence[Hashable], preds: Sequence[Hashable]) -> float:
-    """Unweighted mean of per-class F1 over the labels seen in golds or preds (sklearn's
-    ``average="macro"``; a class with no true or predicted items scores 0, not a warning).
-    nan for no items."""
-    _check_lengths(golds, preds)
-    if len(golds) == 0:
-        return math.nan
-    return float(f1_score(list(golds), list(preds), average="macro", zero_division=0))
-
-
-def harness_chabsa_f1(
-    golds: Sequence[Hashable],
-    preds: Sequence[Hashable],
-    choices: Sequence[Hashable] | None = None,
-) -> float:
+def harness_chabsa_f1(golds: Sequence[Hashable], preds: Sequence[Hashable]) -> float:
     """chabsa F1 exactly as pfnet's japanese-lm-fin-harness reports it:
     ``sklearn.f1_score(golds, preds, average="macro") * 1.5``.
 
@@ -79,20 +56,14 @@ def harness_chabsa_f1(
     mean, so ×1.5 rescales the 3-class mean to the mean of the positive and negative F1s, with
     neutral items still counted as false positives for whichever class was predicted.
 
-    Golds are used as given by default: lm-eval's ``(gold_index, pred_index)`` pairs (neutral =
-    -100) and string labels (``"neutral"`` is never predicted) both work unchanged. With
-    ``choices``, any gold not in it is first mapped to `NEUTRAL` (for data with several
-    non-choice labels). Caveat kept from upstream: if no gold is neutral (e.g. a subset), the
-    macro is over 2 classes and ×1.5 can exceed 1. nan for no items.
+    Golds are lm-eval's ``(gold_index, pred_index)`` pairs' golds (neutral = -100) or string
+    labels (``"neutral"`` is never predicted). Caveat kept from upstream: if no gold is neutral
+    (e.g. a subset), the macro is over 2 classes and ×1.5 can exceed 1. nan for no items.
     """
     _check_lengths(golds, preds)
     if len(golds) == 0:
         return math.nan
-    mapped = list(golds)
-    if choices is not None:
-        allowed = set(choices)
-        mapped = [g if g in allowed else NEUTRAL for g in mapped]
-    return float(f1_score(mapped, list(preds), average="macro", zero_division=0)) * 1.5
+    return float(f1_score(list(golds), list(preds), average="macro", zero_division=0)) * 1.5
 
 
 def roc_auc(labels: Sequence[int | bool], scores: Sequence[float]) -> float:
@@ -137,9 +108,6 @@ def _check_lengths(a: Sequence[Any], b: Sequence[Any]) -> None:
         raise ValueError(f"length mismatch: {len(a)} vs {len(b)}")
 
 
-_MEAN_FUNCTIONS: tuple[Callable[..., Any], ...] = (mean, statistics.mean, statistics.fmean, np.mean)
-
-
 def _resample_indices(rng: np.random.Generator, n_items: int, n_boot: int) -> Iterator[np.ndarray]:
     """Bootstrap index rows in chunks. Both bootstrap paths draw through this, so the fast and
     the general path see the same resamples for the same seed."""
@@ -165,19 +133,18 @@ def bootstrap_ci(
     statistic: Callable[[Sequence[T]], float],
     n_boot: int = 1000,
     seed: int = 0,
-    alpha: float = 0.05,
 ) -> tuple[float, float]:
-    """Percentile bootstrap ``(1 - alpha)`` interval of ``statistic`` over resampled ``items``.
+    """Percentile bootstrap 95% interval of ``statistic`` over resampled ``items``.
 
     Items are resampled with replacement ``n_boot`` times (numpy ``default_rng(seed)``, so the
-    result is deterministic for a seed) and the interval is the ``alpha/2`` and ``1 - alpha/2``
-    quantiles (linear interpolation) of the resampled statistics. For corpus-level metrics pass
+    result is deterministic for a seed) and the interval is the 2.5% and 97.5% quantiles
+    (linear interpolation) of the resampled statistics. For corpus-level metrics pass
     tuples and unpack in ``statistic``, e.g.
     ``bootstrap_ci(list(zip(labels, probs)), lambda xs: roc_auc(*zip(*xs)))``.
 
-    When ``statistic`` is `mean` (or ``statistics.mean``/``fmean``, ``np.mean``) and the items
-    are numbers, a vectorised numpy path computes all resample means at once (1000 × 10k items
-    in well under a second) from the same resamples the general path would draw.
+    When ``statistic`` is `mean` and the items are numbers, a vectorised numpy path computes all
+    resample means at once (1000 × 10k items in well under a second) from the same resamples the
+    general path would draw.
 
     Resamples whose statistic is nan (undefined, e.g. ROC-AUC of one class) are skipped, so the
     interval is conditional on the statistic being defined; if none is defined, or there are no
@@ -185,13 +152,11 @@ def bootstrap_ci(
     """
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError("alpha must be in (0, 1)")
     n = len(items)
     if n == 0:
         return (math.nan, math.nan)
     rng = np.random.default_rng(seed)
-    values = _as_float_vector(items) if statistic in _MEAN_FUNCTIONS else None
+    values = _as_float_vector(items) if statistic is mean else None
     if values is not None:
         stats = _bootstrap_means(values, rng, n_boot)
     else:
@@ -199,7 +164,7 @@ def bootstrap_ci(
     stats = stats[np.isfinite(stats)]
     if stats.size == 0:
         return (math.nan, math.nan)
-    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    low, high = np.quantile(stats, [ALPHA / 2, 1 - ALPHA / 2])
     return (float(low), float(high))
 
 

@@ -1,5 +1,11 @@
 """Decontamination check: character n-gram overlap between training mixtures and eval sets.
 
+Every mixture is indexed by character n-grams and every item of every evaluation set is checked
+against each index: the registered text benchmarks by the item text each benchmark names, and
+the held-out page records by their gold answers (their prompts share the training tasks'
+wording by design). An item sharing more than `max_share` of its n-grams with a mixture fails
+the check, naming mixture, set and item.
+
 Why character n-grams: Japanese has no word spaces, so the usual "13 words" rule has no words to
 count; n consecutive characters of NFKC-normalised, whitespace-free text play that role (n around
 13-20 is a sentence fragment, long enough that a shared n-gram is rarely a coincidence, short
@@ -17,26 +23,21 @@ are hashed with blake2b (64-bit digest) and compared whole.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from finstage.benchmarks.registry import BENCHMARKS, VISUAL_CHECKS, Sources
 from finstage.config import require
-
-__all__ = ["Flag", "Overlap", "PairCount", "Report", "TrainIndex", "check", "normalise"]
+from finstage.records import Record, read_records
+from finstage.textnorm import compact
 
 _BASE = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier (golden-ratio constant)
 _CHUNK_CHARS = 4_000_000  # characters hashed per numpy batch: bounds peak memory (~100 MB)
 _SUMMARY_ITEMS_PER_PAIR = 20
-
-
-def normalise(text: str) -> str:
-    """NFKC with all whitespace removed: full-width/half-width forms and re-wrapped lines of the
-    same passage compare equal."""
-    return "".join(unicodedata.normalize("NFKC", text or "").split())
 
 
 def _whole_hash(text: str) -> int:
@@ -146,7 +147,6 @@ class TrainIndex:
     n: int
     grams: np.ndarray
     short: np.ndarray
-    n_texts: int
 
     @classmethod
     def build(cls, texts: Iterable[str], n: int) -> TrainIndex:
@@ -155,9 +155,7 @@ class TrainIndex:
             raise ValueError("n must be at least 1")
         parts: list[np.ndarray] = []
         short: set[int] = set()
-        n_texts = 0
-        for batch in _chunks((normalise(t) for t in texts), _CHUNK_CHARS):
-            n_texts += len(batch)
+        for batch in _chunks((compact(t) for t in texts), _CHUNK_CHARS):
             hashes, valid = _joined_window_hashes(batch, n)
             parts.append(_sorted_unique(hashes[valid]))
             short.update(_whole_hash(t) for t in batch if 0 < len(t) < n)
@@ -168,19 +166,12 @@ class TrainIndex:
         else:
             grams = np.empty(0, dtype=np.int64)
         short_array = np.array(sorted(short), dtype=np.int64)
-        return cls(n=n, grams=grams, short=short_array, n_texts=n_texts)
-
-    def __len__(self) -> int:
-        return int(self.grams.size + self.short.size)
-
-    def overlap(self, text: str) -> Overlap:
-        """The `Overlap` of one eval item with the training texts."""
-        return self.overlaps([text])[0]
+        return cls(n=n, grams=grams, short=short_array)
 
     def overlaps(self, texts: Sequence[str]) -> list[Overlap]:
         """`Overlap` for each of ``texts``, computed in vectorised batches."""
         results: list[Overlap] = []
-        for batch in _chunks((normalise(t) for t in texts), _CHUNK_CHARS):
+        for batch in _chunks((compact(t) for t in texts), _CHUNK_CHARS):
             results.extend(self._overlaps_normalised(batch))
         return results
 
@@ -296,8 +287,8 @@ class Report:
 class DecontamConfig:
     """The `decontam` params: n-gram length in characters and the share that fails an item."""
 
-    n: int = 20
-    max_share: float = 0.5
+    n: int
+    max_share: float
 
     def check(self, where: str) -> None:
         require(self.n >= 5, f"{where}.n", "must be >= 5 characters")
@@ -340,3 +331,34 @@ def check(
                 )
             )
     return report
+
+
+def record_text(record: Record) -> str:
+    return "\n".join(m["content"] for m in record["messages"])
+
+
+def answers_text(record: Record) -> str:
+    return "\n".join(m["content"] for m in record["messages"] if m["role"] == "assistant")
+
+
+def eval_sets(sources: Sources, visual: Path) -> dict[str, dict[str, str]]:
+    """{eval set: {item id: item text}} for every registered benchmark (read whole, as
+    published) and every visual check (page-specific content: the gold answers, not the task's
+    prompt wording)."""
+    sets = {}
+    for benchmark in BENCHMARKS:
+        docs = benchmark.load_docs(getattr(sources, benchmark.name))
+        sets[benchmark.name] = {str(d["id"]): benchmark.item_text(d) for d in docs}
+    for visual_check in VISUAL_CHECKS:
+        records = read_records(visual / visual_check.name)
+        sets[f"visual/{visual_check.name}"] = {r["id"]: answers_text(r) for r in records}
+    return sets
+
+
+def decontaminate(cfg: DecontamConfig, mix: Path, visual: Path, sources: Sources) -> Report:
+    """Check every evaluation set against every mixture under `mix` (one subfolder each)."""
+    mixtures = {
+        d.name: [record_text(r) for r in read_records(d)]
+        for d in sorted(p for p in mix.iterdir() if p.is_dir())
+    }
+    return check(mixtures, eval_sets(sources, visual), cfg.n, cfg.max_share)
