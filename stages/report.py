@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from finstage.report.trajectory import write_report
+from finstage.report.outputs import write_report
 
 
 def main(

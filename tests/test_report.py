@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from finstage.report.trajectory import PHASES, MetricsError, write_report
+from finstage.report.outputs import write_report
+from finstage.report.phases import PHASES
+from finstage.report.trajectory import MetricsError
 
 HALF_WIDTH = 0.08  # every fake interval is value ± 0.08
 HARNESS_TASKS = ("cma_basics", "cpa_audit", "fp2", "security_sales_1")

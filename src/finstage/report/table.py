@@ -1,0 +1,106 @@
+"""The trajectory report as markdown: the main table with deltas vs P0 and significance flags,
+the harness breakdown as pfnet's leaderboard shows it, and the checkpoint advice."""
+
+from __future__ import annotations
+
+from finstage.benchmarks.registry import HARNESS, HARNESS_AVERAGE
+from finstage.report.phases import BASELINE, PHASES
+from finstage.report.recommend import recommend, recommendation_text
+from finstage.report.trajectory import Row, benchmark_label, coverage
+
+NOT_SIGNIFICANT = "†"
+
+
+def markdown(rows: list[Row], metrics: dict[str, dict]) -> str:
+    lines = ["# Trajectory", "", *_main_table(rows, metrics), "", *_legend(), ""]
+    harness = _harness_table(rows)
+    if harness:
+        lines += [*harness, ""]
+    lines += [
+        "## Which checkpoint for which task",
+        "",
+        "Best phase on each benchmark's primary score, judged by the same interval rule.",
+        "",
+        *(recommendation_text(r) for r in recommend(rows)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _main_table(rows: list[Row], metrics: dict[str, dict]) -> list[str]:
+    phases = [p for p, _ in PHASES]
+    lines = [
+        "| benchmark · score | n | " + " | ".join(phases) + " | best |",
+        "|---|---:|" + "---:|" * len(phases) + "---|",
+    ]
+    for i, row in enumerate(rows):
+        cells = [_cell(row, p) for p in phases]
+        best = ", ".join(row.best) or "— (flat)"
+        lines.append(f"| {row.label} | {row.n} | " + " | ".join(cells) + f" | {best} |")
+        last_of_benchmark = i + 1 == len(rows) or rows[i + 1].benchmark != row.benchmark
+        if last_of_benchmark:
+            lines += _coverage_row(row.benchmark, coverage(metrics, row.benchmark))
+    return lines
+
+
+def _cell(row: Row, phase: str) -> str:
+    """A flat row shows bare values: a zero change with a flag would only add noise."""
+    value = row.cells[phase].value
+    text = f"{value:.3f}"
+    if not row.best:
+        return text
+    changed = phase != BASELINE
+    if changed:
+        text += f" ({value - row.cells[BASELINE].value:+.3f})"
+    if phase in row.best:
+        text = f"**{text}**"
+    if changed and not row.significant(phase):
+        text += NOT_SIGNIFICANT
+    return text
+
+
+def _coverage_row(benchmark: str, values: dict[str, float]) -> list[str]:
+    if all(v >= 1 for v in values.values()):
+        return []
+    name = benchmark_label(benchmark)
+    cells = " | ".join(f"{values[p]:.3f}" for p, _ in PHASES)
+    return [f"| {name} · coverage (answers parsed) | | {cells} | |"]
+
+
+def _legend() -> list[str]:
+    return [
+        "Cells are `value (change vs P0)`, scores as fractions; ↓ marks lower-is-better rows. "
+        "**Bold**: best phase per row (all of them on a tie). — (flat): every phase scored the "
+        "same, so no phase is best. n: items scored per checkpoint. Coverage rows: share of "
+        "answers that could be parsed, shown when below 1 in some phase.",
+        "",
+        f"{NOT_SIGNIFICANT} not significant: the phase's 95% bootstrap interval contains the P0 "
+        "value, so the change from P0 may be noise.",
+    ]
+
+
+def _harness_table(rows: list[Row]) -> list[str]:
+    """pfnet's leaderboard breakdown, ×100 as the harness reports it."""
+    by_key = {(r.benchmark, r.score): r for r in rows}
+    harness = [(b.name, b.scores[0]) for b in HARNESS]
+    entries = [(b, by_key[(b, s)]) for b, s in harness if (b, s) in by_key]
+    average = (HARNESS_AVERAGE.name, HARNESS_AVERAGE.scores[0])
+    if average in by_key:
+        entries.append(("average", by_key[average]))
+    if not entries:
+        return []
+    phases = [p for p, _ in PHASES]
+    lines = [
+        "## Japanese financial harness (×100)",
+        "",
+        "| task | " + " | ".join(phases) + " |",
+        "|---|" + "---:|" * len(phases),
+    ]
+    for name, row in entries:
+        cells = [
+            f"**{100 * row.cells[p].value:.2f}**"
+            if p in row.best
+            else f"{100 * row.cells[p].value:.2f}"
+            for p in phases
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
