@@ -1,21 +1,28 @@
 """Collect every checkpoint's metrics into the trajectory report.
 
-Reads metrics/<checkpoint>.json for P0 → P3 (all must have the same keys) and writes the
-trajectory table with deltas vs P0, significance flags from the 95% intervals, the per-task
-harness breakdown and a checkpoint recommendation per task, plus a JSON summary for
-`dvc metrics show` and a PNG with one panel per benchmark. Reads no params.
+Reads metrics/eval/<checkpoint>.json for every checkpoint in `report.phases` (all must have the
+same keys) and writes the trajectory table with deltas vs P0, significance flags from the 95%
+intervals, the per-task harness breakdown and a checkpoint recommendation per task, plus a JSON
+summary for `dvc metrics show` and a PNG with one panel per benchmark.
 """
 
 from pathlib import Path
 
 import typer
 
+from finstage.config import parse, stage_params
+from finstage.recipe import ReportConfig
 from finstage.report.outputs import write_report
+
+
+def load_config(params: dict) -> ReportConfig:
+    """The only place this stage reads params (tests call it with the params dvc.yaml declares)."""
+    return parse(ReportConfig, params["report"], "report")
 
 
 def main(
     metrics: Path = typer.Option(
-        ..., help="Folder holding <checkpoint>.json metrics for p0, p1_s1, … p3_s2."
+        ..., help="Folder holding <checkpoint>.json for every checkpoint in report.phases."
     ),
     table: Path = typer.Option(
         ...,
@@ -28,6 +35,9 @@ def main(
         ...,
         help="JSON to write: benchmark -> score -> phase -> value, plus 'recommendation'.",
     ),
+    stage: str = typer.Option(
+        None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."
+    ),
 ) -> None:
     """Write the trajectory report for P0 → P3 from every checkpoint's metrics.
 
@@ -35,7 +45,8 @@ def main(
     still contains the P0 value. Fails naming the file and key when the checkpoints' metrics do
     not have the same keys (rerun `dvc repro`).
     """
-    write_report(metrics, table, plot, summary)
+    cfg = load_config(stage_params(stage))
+    write_report(metrics, cfg.phases, table, plot, summary)
     typer.echo(table.read_text())
 
 

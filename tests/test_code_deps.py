@@ -22,9 +22,7 @@ from .imports import closure
 def stage_code(root: Path) -> dict[str, tuple[Path, list[Path]]]:
     """Stage name -> (its script, its declared deps), from DVC's own view of dvc.yaml."""
     with Repo(str(root)) as repo:
-        stages = {
-            s.addressing: (s.cmd, [Path(d.fs_path) for d in s.deps]) for s in repo.index.stages
-        }
+        stages = {s.name: (s.cmd, [Path(d.fs_path) for d in s.deps]) for s in repo.index.stages}
     return {name: (root / shlex.split(cmd)[1], deps) for name, (cmd, deps) in stages.items()}
 
 

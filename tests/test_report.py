@@ -7,9 +7,16 @@ import json
 import pytest
 
 from finstage.report.outputs import write_report
-from finstage.report.phases import PHASES
 from finstage.report.trajectory import MetricsError
 
+PHASES = {
+    "p0": "P0",
+    "p1_s1": "P1-S1",
+    "p1_s2": "P1",
+    "p2_s1": "P2",
+    "p3_s1": "P3-1",
+    "p3_s2": "P3",
+}
 HALF_WIDTH = 0.08  # every fake interval is value ± 0.08
 HARNESS_TASKS = ("cma_basics", "cpa_audit", "fp2", "security_sales_1")
 # benchmark -> score -> value per phase (P0, P1-S1, P1, P2, P3-1, P3)
@@ -57,7 +64,7 @@ def fake_metrics(phase: int) -> dict:
 
 
 def write_fakes(tmp_path, edit=None) -> None:
-    for i, (_, ckpt) in enumerate(PHASES):
+    for i, ckpt in enumerate(PHASES):
         metrics = fake_metrics(i)
         if edit:
             edit(ckpt, metrics)
@@ -66,7 +73,7 @@ def write_fakes(tmp_path, edit=None) -> None:
 
 def report(tmp_path):
     md, png, js = tmp_path / "t.md", tmp_path / "t.png", tmp_path / "t.json"
-    rows = {(r.benchmark, r.score): r for r in write_report(tmp_path, md, png, js)}
+    rows = {(r.benchmark, r.score): r for r in write_report(tmp_path, PHASES, md, png, js)}
     return rows, md.read_text(), png, json.loads(js.read_text())
 
 
@@ -175,7 +182,7 @@ def test_summary_json_and_png(built):
     _, _, png, summary = built
     assert summary["gsm8k"]["em_strict"]["P2"] == 0.6
     assert summary["chabsa"]["acc"] == dict(
-        zip([p for p, _ in PHASES], SPEC["chabsa"]["acc"], strict=True)
+        zip(PHASES.values(), SPEC["chabsa"]["acc"], strict=True)
     )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -196,3 +203,16 @@ def test_missing_checkpoint_metrics_name_the_stage(tmp_path):
     (tmp_path / "p0.json").write_text(json.dumps(fake_metrics(0)))
     with pytest.raises(FileNotFoundError, match="p1_s1"):
         report(tmp_path)
+
+
+def test_a_phase_added_in_params_gains_a_column(tmp_path):
+    write_fakes(tmp_path)
+    (tmp_path / "p4_s1.json").write_text((tmp_path / "p3_s2.json").read_text())
+    md, png, js = tmp_path / "t.md", tmp_path / "t.png", tmp_path / "t.json"
+    rows = write_report(tmp_path, {**PHASES, "p4_s1": "P4"}, md, png, js)
+    assert list(rows[0].cells) == [*PHASES.values(), "P4"]
+    assert "| P3 | P4 | best |" in md.read_text()
+    summary = json.loads(js.read_text())
+    assert summary["gsm8k"]["em_strict"]["P4"] == SPEC["gsm8k"]["em_strict"][-1]
+    with pytest.raises(FileNotFoundError, match="p5"):
+        write_report(tmp_path, {**PHASES, "p5": "P5"}, md, png, js)

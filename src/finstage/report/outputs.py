@@ -21,10 +21,13 @@ def summary(rows: list[Row]) -> dict:
     return out
 
 
-def write_report(metrics_dir: Path, out_md: Path, out_png: Path, out_json: Path) -> list[Row]:
-    metrics = load_metrics(metrics_dir)
-    rows = trajectory(metrics)
-    out_md.write_text(markdown(rows, metrics))
+def write_report(
+    metrics_dir: Path, phases: dict[str, str], out_md: Path, out_png: Path, out_json: Path
+) -> list[Row]:
+    """Every output of the report stage for `phases` (checkpoint -> label, from params)."""
+    metrics = load_metrics(metrics_dir, phases)
+    rows = trajectory(metrics, phases)
+    out_md.write_text(markdown(rows, metrics, phases))
     plot(rows, out_png)
     out_json.write_text(json.dumps(summary(rows), indent=2, ensure_ascii=False) + "\n")
     return rows

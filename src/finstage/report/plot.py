@@ -8,7 +8,6 @@ from pathlib import Path
 
 import matplotlib
 
-from finstage.report.phases import BASELINE, PHASES
 from finstage.report.trajectory import Row
 
 
@@ -18,7 +17,7 @@ def plot(rows: list[Row], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     primary = [r for r in rows if r.primary]
-    phases = [p for p, _ in PHASES]
+    phases = list(primary[0].cells)
     ncols = min(4, len(primary))
     nrows = math.ceil(len(primary) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
@@ -27,7 +26,7 @@ def plot(rows: list[Row], path: Path) -> None:
         below = [max(0.0, row.cells[p].value - row.cells[p].lo) for p in phases]
         above = [max(0.0, row.cells[p].hi - row.cells[p].value) for p in phases]
         ax.errorbar(phases, values, yerr=[below, above], marker="o", capsize=3, lw=1)
-        ax.axhline(row.cells[BASELINE].value, color="grey", ls="--", lw=0.8)
+        ax.axhline(row.cells[row.baseline].value, color="grey", ls="--", lw=0.8)
         ax.set_title(row.label, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.tick_params(axis="x", rotation=45)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from finstage.report.phases import BASELINE, PHASES
 from finstage.report.trajectory import Row
 
 
@@ -38,33 +37,32 @@ def _recommend(row: Row) -> Recommendation:
         tied_with=tied,
         runner_up=runner_up,
         beats_runner_up=not tied and not best.contains(others[runner_up]),
-        beats_p0=phase != BASELINE and row.significant(phase),
+        beats_p0=phase != row.baseline and row.significant(phase),
     )
 
 
 def recommendation_text(rec: Recommendation) -> str:
     row = rec.row
     head = f"- **{row.label}**: "
+    base = row.cells[row.baseline].value
     if rec.phase is None:
-        value = row.cells[BASELINE].value
+        value = base
         return head + f"flat at {value:.3f} in every phase; no checkpoint is better than another."
     cell = row.cells[rec.phase]
-    ckpt = dict(PHASES)[rec.phase]
-    text = head + (
-        f"{rec.phase} (`models/{ckpt}`), {cell.value:.3f} [{cell.lo:.3f}, {cell.hi:.3f}]."
-    )
+    interval = f"[{cell.lo:.3f}, {cell.hi:.3f}]"
+    text = head + f"{rec.phase} (`models/{cell.checkpoint}`), {cell.value:.3f} {interval}."
     if rec.tied_with:
         text += f" Tied with {', '.join(rec.tied_with)}; the earliest phase is listed."
-    if rec.phase == BASELINE:
-        text += " P0 is the untouched baseline: no training stage improved on it."
+    if rec.phase == row.baseline:
+        text += f" {row.baseline} is the untouched baseline: no training stage improved on it."
     elif rec.beats_p0:
-        text += f" Significantly better than P0 ({row.cells[BASELINE].value:.3f})."
+        text += f" Significantly better than {row.baseline} ({base:.3f})."
     else:
         text += (
-            f" Not significantly better than P0 ({row.cells[BASELINE].value:.3f}), "
+            f" Not significantly better than {row.baseline} ({base:.3f}), "
             "which lies inside its interval."
         )
-    if not rec.tied_with and rec.runner_up not in (None, BASELINE):
+    if not rec.tied_with and rec.runner_up not in (None, row.baseline):
         other = row.cells[rec.runner_up].value
         if rec.beats_runner_up:
             text += f" Significantly better than the runner-up {rec.runner_up} ({other:.3f})."
@@ -83,14 +81,14 @@ def recommendation_json(rec: Recommendation) -> dict:
         vs_runner_up = "tie"
     else:
         vs_runner_up = "significant" if rec.beats_runner_up else "not significant"
-    if rec.phase == BASELINE:
+    if rec.phase == rec.row.baseline:
         vs_p0 = "is P0"
     else:
         vs_p0 = "significant" if rec.beats_p0 else "not significant"
     return {
         "score": rec.row.score,
         "best": rec.phase,
-        "checkpoint": dict(PHASES)[rec.phase],
+        "checkpoint": rec.row.cells[rec.phase].checkpoint,
         "value": rec.row.cells[rec.phase].value,
         "tied_with": ",".join(rec.tied_with),
         "runner_up": rec.runner_up or "",

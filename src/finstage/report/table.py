@@ -4,15 +4,15 @@ the harness breakdown as pfnet's leaderboard shows it, and the checkpoint advice
 from __future__ import annotations
 
 from finstage.benchmarks.registry import HARNESS, HARNESS_AVERAGE
-from finstage.report.phases import BASELINE, PHASES
 from finstage.report.recommend import recommend, recommendation_text
 from finstage.report.trajectory import Row, benchmark_label, coverage
 
 NOT_SIGNIFICANT = "†"
 
 
-def markdown(rows: list[Row], metrics: dict[str, dict]) -> str:
-    lines = ["# Trajectory", "", *_main_table(rows, metrics), "", *_legend(), ""]
+def markdown(rows: list[Row], metrics: dict[str, dict], phases: dict[str, str]) -> str:
+    """The report for `phases` (checkpoint -> label, in order; the first is the baseline)."""
+    lines = ["# Trajectory", "", *_main_table(rows, metrics, phases), "", *_legend(), ""]
     harness = _harness_table(rows)
     if harness:
         lines += [*harness, ""]
@@ -26,19 +26,19 @@ def markdown(rows: list[Row], metrics: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _main_table(rows: list[Row], metrics: dict[str, dict]) -> list[str]:
-    phases = [p for p, _ in PHASES]
+def _main_table(rows: list[Row], metrics: dict[str, dict], phases: dict[str, str]) -> list[str]:
+    labels = list(phases.values())
     lines = [
-        "| benchmark · score | n | " + " | ".join(phases) + " | best |",
-        "|---|---:|" + "---:|" * len(phases) + "---|",
+        "| benchmark · score | n | " + " | ".join(labels) + " | best |",
+        "|---|---:|" + "---:|" * len(labels) + "---|",
     ]
     for i, row in enumerate(rows):
-        cells = [_cell(row, p) for p in phases]
+        cells = [_cell(row, p) for p in labels]
         best = ", ".join(row.best) or "— (flat)"
         lines.append(f"| {row.label} | {row.n} | " + " | ".join(cells) + f" | {best} |")
         last_of_benchmark = i + 1 == len(rows) or rows[i + 1].benchmark != row.benchmark
         if last_of_benchmark:
-            lines += _coverage_row(row.benchmark, coverage(metrics, row.benchmark))
+            lines += _coverage_row(row.benchmark, coverage(metrics, phases, row.benchmark))
     return lines
 
 
@@ -48,9 +48,9 @@ def _cell(row: Row, phase: str) -> str:
     text = f"{value:.3f}"
     if not row.best:
         return text
-    changed = phase != BASELINE
+    changed = phase != row.baseline
     if changed:
-        text += f" ({value - row.cells[BASELINE].value:+.3f})"
+        text += f" ({value - row.cells[row.baseline].value:+.3f})"
     if phase in row.best:
         text = f"**{text}**"
     if changed and not row.significant(phase):
@@ -62,7 +62,7 @@ def _coverage_row(benchmark: str, values: dict[str, float]) -> list[str]:
     if all(v >= 1 for v in values.values()):
         return []
     name = benchmark_label(benchmark)
-    cells = " | ".join(f"{values[p]:.3f}" for p, _ in PHASES)
+    cells = " | ".join(f"{v:.3f}" for v in values.values())
     return [f"| {name} · coverage (answers parsed) | | {cells} | |"]
 
 
@@ -88,7 +88,7 @@ def _harness_table(rows: list[Row]) -> list[str]:
         entries.append(("average", by_key[average]))
     if not entries:
         return []
-    phases = [p for p, _ in PHASES]
+    phases = list(entries[0][1].cells)
     lines = [
         "## Japanese financial harness (×100)",
         "",

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import NoReturn
 
 from finstage.benchmarks.registry import report_blocks
-from finstage.report.phases import BASELINE, PHASES
 
 BLOCKS = {block.name: block for block in report_blocks()}
 SCORE_LABELS = {
@@ -47,6 +46,7 @@ class MetricsError(ValueError):
 
 @dataclass(frozen=True)
 class Cell:
+    checkpoint: str
     value: float
     lo: float
     hi: float
@@ -68,7 +68,7 @@ class Row:
     n: str
     lower_is_better: bool
     primary: bool
-    cells: dict[str, Cell]
+    cells: dict[str, Cell]  # phase label -> cell, in report order; the first is the baseline
     best: list[str]  # tied best phases in phase order; empty when the row is flat
 
     @property
@@ -77,42 +77,48 @@ class Row:
         score = SCORE_LABELS.get(self.score, self.score)
         return f"{benchmark_label(self.benchmark)} · {score}{arrow}"
 
+    @property
+    def baseline(self) -> str:
+        """The phase every change is measured against: the untouched base model."""
+        return next(iter(self.cells))
+
     def significant(self, phase: str) -> bool:
-        return not self.cells[phase].contains(self.cells[BASELINE].value)
+        return not self.cells[phase].contains(self.cells[self.baseline].value)
 
 
 # ---------------------------------------------------------------- loading
 
 
-def load_metrics(metrics_dir: Path) -> dict[str, dict]:
-    missing = [c for _, c in PHASES if not (metrics_dir / f"{c}.json").exists()]
+def load_metrics(metrics_dir: Path, phases: dict[str, str]) -> dict[str, dict]:
+    """Checkpoint -> its metrics, in the order of `phases` (checkpoint -> label, from params)."""
+    missing = [c for c in phases if not (metrics_dir / f"{c}.json").exists()]
     if missing:
         raise FileNotFoundError(
             f"no metrics for {missing} in {metrics_dir}: run `dvc repro` for their evaluate stages"
         )
-    metrics = {c: json.loads((metrics_dir / f"{c}.json").read_text()) for _, c in PHASES}
+    metrics = {c: json.loads((metrics_dir / f"{c}.json").read_text()) for c in phases}
     check_same_keys(metrics, metrics_dir)
     return metrics
 
 
 def check_same_keys(metrics: dict[str, dict], metrics_dir: Path) -> None:
     """Every checkpoint must report the same keys, or the trajectory compares unlike things."""
-    for benchmark in _union(metrics[c] for _, c in PHASES):
-        holder = next(c for _, c in PHASES if benchmark in metrics[c])
-        for _, ckpt in PHASES:
+    for benchmark in _union(metrics.values()):
+        holder = next(c for c in metrics if benchmark in metrics[c])
+        for ckpt in metrics:
             if benchmark not in metrics[ckpt]:
                 _missing(metrics_dir, ckpt, benchmark, holder)
-        for key in _union(metrics[c][benchmark] for _, c in PHASES):
-            holder = next(c for _, c in PHASES if key in metrics[c][benchmark])
-            for _, ckpt in PHASES:
+        for key in _union(m[benchmark] for m in metrics.values()):
+            holder = next(c for c in metrics if key in metrics[c][benchmark])
+            for ckpt in metrics:
                 if key not in metrics[ckpt][benchmark]:
                     _missing(metrics_dir, ckpt, f"{benchmark}.{key}", holder)
-        # keys now agree across checkpoints, so checking P0 checks them all
-        p0 = metrics[PHASES[0][1]][benchmark]
-        scores = _scores(benchmark, p0)
+        # keys now agree across checkpoints, so checking the base checks them all
+        base = next(iter(metrics))
+        scores = _scores(benchmark, metrics[base][benchmark])
         for key in ["n", "coverage", *(f"{s}{end}" for s in scores for end in ("_lo", "_hi"))]:
-            if key not in p0:
-                _missing(metrics_dir, PHASES[0][1], f"{benchmark}.{key}", None)
+            if key not in metrics[base][benchmark]:
+                _missing(metrics_dir, base, f"{benchmark}.{key}", None)
 
 
 def _union(dicts: Iterable[dict]) -> list[str]:
@@ -145,26 +151,30 @@ def _scores(benchmark: str, entry: dict) -> list[str]:
 # ---------------------------------------------------------------- rows
 
 
-def trajectory(metrics: dict[str, dict]) -> list[Row]:
-    p0 = metrics[PHASES[0][1]]
+def trajectory(metrics: dict[str, dict], phases: dict[str, str]) -> list[Row]:
+    """One row per benchmark score; `metrics` as `load_metrics` returns it for `phases`."""
+    p0 = metrics[next(iter(phases))]
     known = [b for b in BLOCKS if b in p0]
     rows = []
     for benchmark in known + [b for b in p0 if b not in known]:
         for i, score in enumerate(_scores(benchmark, p0[benchmark])):
-            rows.append(_row(metrics, benchmark, score, primary=i == 0))
+            rows.append(_row(metrics, phases, benchmark, score, primary=i == 0))
     return rows
 
 
-def _row(metrics: dict[str, dict], benchmark: str, score: str, primary: bool) -> Row:
+def _row(
+    metrics: dict[str, dict], phases: dict[str, str], benchmark: str, score: str, primary: bool
+) -> Row:
     cells = {
-        phase: Cell(
+        label: Cell(
+            c,
             metrics[c][benchmark][score],
             metrics[c][benchmark][f"{score}_lo"],
             metrics[c][benchmark][f"{score}_hi"],
         )
-        for phase, c in PHASES
+        for c, label in phases.items()
     }
-    ns = sorted({metrics[c][benchmark]["n"] for _, c in PHASES})
+    ns = sorted({metrics[c][benchmark]["n"] for c in phases})
     lower = benchmark in BLOCKS and score in BLOCKS[benchmark].lower_is_better
     return Row(
         benchmark=benchmark,
@@ -190,5 +200,6 @@ def _best(values: dict[str, float], lower_is_better: bool) -> list[str]:
     return [p for p, v in values.items() if _same(v, target)]
 
 
-def coverage(metrics: dict[str, dict], benchmark: str) -> dict[str, float]:
-    return {phase: metrics[c][benchmark]["coverage"] for phase, c in PHASES}
+def coverage(metrics: dict[str, dict], phases: dict[str, str], benchmark: str) -> dict[str, float]:
+    """Phase label -> share of the benchmark's answers that could be parsed."""
+    return {label: metrics[c][benchmark]["coverage"] for c, label in phases.items()}
