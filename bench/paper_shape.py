@@ -40,6 +40,7 @@ from transformers.utils import logging as hf_logging
 from finstage.chat import IGNORE, Encoded, pad_batch
 from finstage.config import parse
 from finstage.model.plan import StageConfig, apply_plan, load_for_stage
+from finstage.params import with_preset
 from finstage.train.images import unwrap
 from finstage.train.loop import target_loss, train_loop
 
@@ -161,7 +162,7 @@ def run_stage(
     text_tokens: int,
     workdir: Path,
 ) -> Row:
-    preset = yaml.safe_load((ROOT / "presets" / "paper.yaml").read_text())["train"][stage]
+    preset = with_preset(ROOT / "params.yaml", "paper")["train"][stage]
     cfg = parse(StageConfig, preset, f"train.{stage}")
     total = steps + warmup
     cfg = replace(cfg, epochs=1, save_every=0, warmup_ratio=0.0)

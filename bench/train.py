@@ -42,6 +42,7 @@ from finstage.config import parse
 from finstage.model.plan import StageConfig, apply_plan
 from finstage.pages.render import RenderConfig, render_store
 from finstage.pagestore import PageStore
+from finstage.params import with_preset
 from finstage.train.images import BatchInputs, FeatureInputs, PixelInputs
 from finstage.train.loop import schedule_length, train_loop
 from finstage.train.stage import encode_records
@@ -215,7 +216,7 @@ def main(
     render = parse(
         RenderConfig, yaml.safe_load((root / "params.yaml").read_text())["render"], "render"
     )
-    dpi = yaml.safe_load((root / "presets" / "paper.yaml").read_text())["render"]["dpi"]
+    dpi = with_preset(root / "params.yaml", "paper")["render"]["dpi"]
     print(
         "\n| p1_s1 pages | decode+resize ms/page | pixels: epoch 1 s | epoch 2 s "
         "| cache (cold): epoch 1 s | epoch 2 s | epoch 2 speed-up |"

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from finstage import presets
 from finstage.benchmarks.registry import BenchConfig
 from finstage.config import ParamsError, parse
 from finstage.corpus.fetchconfig import FetchConfig
@@ -72,3 +73,9 @@ def validate(params: dict[str, Any]) -> None:
             f"params: templates {shared} are in both 'distill.templates' and "
             "'benchmarks.gsm8k.templates'; the GSM8K stand-in must use held-out templates"
         )
+
+
+def with_preset(params_path: Path, name: str) -> dict[str, Any]:
+    """The params `finstage preset NAME` would write over `params_path`, without writing them."""
+    overlay = presets.preset_path(name).read_text()
+    return yaml.safe_load(presets.apply(Path(params_path).read_text(), overlay, SECTIONS))

@@ -90,8 +90,14 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _one_of(tp: type) -> bool:
-    """A spec whose every key is optional is a choice between alternatives: replace it whole."""
-    return all(f.default is None for f in dataclasses.fields(tp))
+    """A spec whose every key is optional is a choice between alternatives: replace it whole.
+
+    Params dataclasses carry no defaults, except such specs (a benchmark source is a path, a
+    hub id or a URL, each with its own optional companions)."""
+    return all(
+        f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        for f in dataclasses.fields(tp)
+    )
 
 
 def _strip_optional(tp: Any) -> Any:
@@ -112,4 +118,10 @@ def _yaml() -> YAML:
     yaml = YAML()  # round-trip: keeps comments, key order and number formatting
     yaml.width = 100
     yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.representer.add_representer(type(None), _null)
     return yaml
+
+
+def _null(representer: Any, _: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
