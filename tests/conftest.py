@@ -58,33 +58,26 @@ def repo_params() -> dict:
 
 
 def tiny_model_config() -> ModelConfig:
-    return parse(
-        ModelConfig,
-        {
-            "vision": {
-                "config": {
-                    "hidden_size": 32,
-                    "intermediate_size": 64,
-                    "num_hidden_layers": 2,
-                    "num_attention_heads": 2,
-                    "image_size": 32,
-                    "patch_size": 16,
-                }
-            },
-            "llm": {
-                "config": {
-                    "hidden_size": 64,
-                    "intermediate_size": 128,
-                    "num_hidden_layers": 2,
-                    "num_attention_heads": 4,
-                    "num_key_value_heads": 2,
-                    "max_position_embeddings": 256,
-                }
-            },
-            "tokenizer": {"vocab_size": 400},
-        },
-        "model",
-    )
+    """params.yaml's model section with smaller shapes, so unit tests build P0 in a second."""
+    raw = repo_params()["model"]
+    raw["vision"]["config"] = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "image_size": 32,
+        "patch_size": 16,
+    }
+    raw["llm"]["config"] = {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+    }
+    raw["tokenizer"]["vocab_size"] = 400
+    return parse(ModelConfig, raw, "model")
 
 
 @pytest.fixture(scope="session")
