@@ -2,8 +2,10 @@
 
 One run (a few minutes on 2 CPU cores) backs every assertion here: all stages produce their
 outputs, loss falls in every training stage, the frozen-LLM stage leaves text metrics
-unchanged, a second repro runs nothing, and a LoRA-rank experiment on p3_s2 reruns exactly
-its training, its evaluation and the report.
+unchanged, the data stages and P0 reproduce the hashes of the committed `dvc.lock` byte for byte,
+a second repro runs nothing, outputs and run-cache pushed to a directory remote let a fresh clone
+skip every stage, and a LoRA-rank experiment on p3_s2 reruns exactly its training, its
+evaluation and the report (last: it changes the workspace).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 TRAIN = ["p1_s1", "p1_s2", "p2_s1", "p3_s1", "p3_s2"]
 CHECKPOINTS = ["p0", *TRAIN]
+# Stages whose outputs must be byte-identical on any machine installed with constraints.txt.
+REPRODUCIBLE = ["corpus", "fetch", "render", "synthesize", "distill", "benchmarks", "base"]
+GIT_ID = ["-c", "user.name=ci", "-c", "user.email=ci@localhost"]
 
 
 def sh(*args: str, cwd: Path) -> str:
@@ -45,6 +51,21 @@ def sh(*args: str, cwd: Path) -> str:
 
 def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def restored_stages(output: str) -> set[str]:
+    """Stages DVC restored from its run-cache instead of running them."""
+    return set(re.findall(r"Stage '([^']+)' is cached - skipping run", output))
+
+
+def out_md5s(lock_text: str, stages: list[str]) -> dict[str, dict[str, str]]:
+    """`{stage: {out path: md5}}` from a dvc.lock; deps and params hashes are left out."""
+    locked = yaml.safe_load(lock_text)["stages"]
+    return {
+        name: {out["path"]: out["md5"] for out in locked[name].get("outs", [])}
+        for name in stages
+        if name in locked
+    }
 
 
 @pytest.fixture(scope="module")
@@ -145,10 +166,76 @@ def test_frozen_llm_stage_keeps_text_metrics(repo):
     assert text_predictions(repo, "p1_s2") != text_predictions(repo, "p0")
 
 
+def test_clean_install_reproduces_committed_hashes(repo):
+    """The data stages and P0 give the bytes the committed dvc.lock records, on any machine.
+
+    Compared against the source repository's committed lock (not the copy's, which the run
+    rewrote), outputs only: code refactors legitimately change deps hashes, not outputs.
+    """
+    committed = subprocess.run(
+        ["git", "show", "HEAD:dvc.lock"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    expected = out_md5s(committed, REPRODUCIBLE)
+    assert sorted(expected) == sorted(REPRODUCIBLE), "committed dvc.lock lacks stages"
+    produced = out_md5s((repo / "dvc.lock").read_text(), REPRODUCIBLE)
+    differ = {
+        f"{stage}: {path}": (md5, produced.get(stage, {}).get(path))
+        for stage, outs in expected.items()
+        for path, md5 in outs.items()
+        if produced.get(stage, {}).get(path) != md5
+    }
+    import transformers
+
+    assert not differ, (
+        f"outputs differ from the committed dvc.lock (committed, produced): {differ}; "
+        f"transformers {transformers.__version__}: install with `-c constraints.txt`"
+    )
+
+
 def test_second_repro_runs_nothing(repo):
     out = sh("dvc", "repro", cwd=repo)
     assert not ran_stages(out), out
     assert "up to date" in sh("dvc", "status", cwd=repo).lower()
+
+
+def test_pushed_caches_let_a_fresh_clone_skip_every_stage(repo, tmp_path):
+    """The README's "Share caches": push outputs and run-cache to a directory remote; a fresh
+    clone with an empty cache pulls them and `dvc repro` runs nothing."""
+    sh("git", "diff", "--quiet", "HEAD", "--", "params.yaml", "dvc.lock", cwd=repo)  # pristine
+    remote = tmp_path / "remote"
+    sh("dvc", "remote", "add", "-d", "shared", str(remote), cwd=repo)
+    sh("git", *GIT_ID, "commit", "-qm", "remote", "--", ".dvc/config", cwd=repo)
+    sh("dvc", "push", "--run-cache", cwd=repo)
+    assert (remote / "files" / "md5").is_dir() and (remote / "runs").is_dir()
+
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", str(repo), str(clone), cwd=tmp_path)
+    assert not (clone / ".dvc" / "cache").exists() and not (clone / "models" / "p0").exists()
+    sh("dvc", "pull", "--run-cache", cwd=clone)
+    out = sh("dvc", "repro", cwd=clone)
+    assert not ran_stages(out), out
+    assert "up to date" in sh("dvc", "status", cwd=clone).lower()
+    pulled = [
+        "metrics/p3_s2.json",
+        "metrics/trajectory.md",
+        "models/p0/model.safetensors",
+        "models/p0/config.json",
+        "models/p3_s2/model.safetensors",
+        "data/pages",
+    ]
+    for rel in pulled:
+        for src in [repo / rel] if (repo / rel).is_file() else sorted((repo / rel).rglob("*")):
+            if src.is_file():
+                dst = clone / src.relative_to(repo)
+                assert dst.read_bytes() == src.read_bytes(), dst
+
+    # the run-cache on its own: without a lock, every stage is restored from it, none runs
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    (clone / "dvc.lock").unlink()
+    out = sh("dvc", "repro", cwd=clone)
+    assert not ran_stages(out), out
+    assert restored_stages(out) == set(lock["stages"]), out
+    assert yaml.safe_load((clone / "dvc.lock").read_text()) == lock
 
 
 def test_lora_rank_experiment_reruns_only_p3_s2_downstream(repo):
