@@ -22,7 +22,7 @@ class TaskSettings(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class Block:
-    """One block of `metrics/<ckpt>.json`, as the trajectory report names and orders it."""
+    """One block of `metrics/eval/<ckpt>.json`, as the trajectory report names and orders it."""
 
     name: str
     label: str

@@ -36,7 +36,7 @@ from finstage.benchmarks.lmeval import (
     task_config,
 )
 from finstage.benchmarks.rawfile import field, table_files, table_rows
-from finstage.benchmarks.standin import StandIns, jsonl
+from finstage.benchmarks.standin import ItemCount, StandIns, jsonl
 from finstage.benchmarks.transport import RawLayout, SourceError, SourceSpec, load_rows
 from finstage.config import require
 
@@ -71,18 +71,10 @@ class EdinetBinaryConfig:
 
 
 @dataclass
-class EdinetIndustryConfig:
-    n_items: int
-
-    def check(self, where: str) -> None:
-        require(self.n_items >= 1, f"{where}.n_items", f"must be >= 1, got {self.n_items}")
-
-
-@dataclass
 class EdinetConfig:
     fraud_detection: EdinetBinaryConfig
     earnings_forecast: EdinetBinaryConfig
-    industry_prediction: EdinetIndustryConfig
+    industry_prediction: ItemCount
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,7 +197,7 @@ class EdinetBinary(EdinetTask):
 
 @dataclass(frozen=True, kw_only=True)
 class EdinetIndustry(EdinetTask):
-    def stand_in_targets(self, sizes: EdinetIndustryConfig) -> list[Any]:
+    def stand_in_targets(self, sizes: ItemCount) -> list[Any]:
         return [INDUSTRIES[i % len(INDUSTRIES)] for i in range(sizes.n_items)]
 
     def read_gold(self, row: dict[str, Any], where: str) -> dict[str, Any]:

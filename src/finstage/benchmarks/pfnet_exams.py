@@ -33,7 +33,7 @@ from finstage.benchmarks.lmeval import (
     task_config,
 )
 from finstage.benchmarks.rawfile import field, read_json
-from finstage.benchmarks.standin import StandIns, draw_unique, untargeted
+from finstage.benchmarks.standin import ItemCount, StandIns, draw_unique, untargeted
 from finstage.benchmarks.transport import RawLayout, Row, SourceError, SourceSpec, load_rows
 from finstage.config import require
 
@@ -43,14 +43,6 @@ LETTERS_DESCRIPTION = "以下の問題の適切な答えを選択肢から選ん
 FP2_DESCRIPTION = "以下の問題の適切な答えを選択肢から選んで１～４の数字で答えなさい。\n\n\n"
 
 RowDrawer = Callable[[str, Any, StandIns], tuple[list[dict], int]]
-
-
-@dataclass
-class ExamConfig:
-    n_items: int
-
-    def check(self, where: str) -> None:
-        require(self.n_items >= 1, f"{where}.n_items", f"must be >= 1, got {self.n_items}")
 
 
 @dataclass
@@ -137,7 +129,7 @@ def _iroha_item(rng: random.Random) -> tuple[str, dict]:
 def _one_kind(make: Callable[[random.Random], tuple[str, dict]]) -> RowDrawer:
     """Rows of an exam whose items all come from `make`, ids 0..n-1."""
 
-    def draw(name: str, sizes: ExamConfig, out: StandIns) -> tuple[list[dict], int]:
+    def draw(name: str, sizes: ItemCount, out: StandIns) -> tuple[list[dict], int]:
         rng = random.Random(f"finstage-bench:{name}:{out.seed}")
         rows, dropped = draw_unique([None] * sizes.n_items, untargeted(make), rng, out, name)
         return [{"id": i, **r} for i, r in enumerate(rows)], dropped

@@ -17,7 +17,7 @@ from typing import Any
 
 from finstage.benchmarks import chabsa, cpa_audit, edinet, gsm8k, pfnet_exams
 from finstage.benchmarks.benchmark import Benchmark, Block
-from finstage.benchmarks.standin import StandIns
+from finstage.benchmarks.standin import ItemCount, StandIns
 from finstage.benchmarks.transport import SourceSpec
 from finstage.records import Record
 
@@ -77,9 +77,9 @@ class BenchConfig:
     seed: int
     gsm8k: gsm8k.Gsm8kConfig
     chabsa: chabsa.ChabsaConfig
-    cma_basics: pfnet_exams.ExamConfig
+    cma_basics: ItemCount
     cpa_audit: cpa_audit.CpaConfig
-    fp2: pfnet_exams.ExamConfig
+    fp2: ItemCount
     security_sales_1: pfnet_exams.SecuritySalesConfig
     edinet: edinet.EdinetConfig
 

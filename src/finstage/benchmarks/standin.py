@@ -16,8 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finstage.config import require
 from finstage.records import Record
 from finstage.textnorm import compact
+
+
+@dataclass
+class ItemCount:
+    """A stand-in whose only size is how many items it has."""
+
+    n_items: int
+
+    def check(self, where: str) -> None:
+        require(self.n_items >= 1, f"{where}.n_items", f"must be >= 1, got {self.n_items}")
 
 
 @dataclass
