@@ -26,6 +26,7 @@ from .conftest import ROOT
 pytestmark = pytest.mark.e2e
 TRAIN = ["p1_s1", "p1_s2", "p2_s1", "p3_s1", "p3_s2"]
 CHECKPOINTS = ["p0", *TRAIN]
+EVAL = Path("metrics", "eval")  # evaluate@<ckpt> writes EVAL/<ckpt>.json
 # Stages whose outputs must be byte-identical on any machine installed with constraints.txt.
 REPRODUCIBLE = ["corpus", "fetch", "render", "synthesize", "distill", "benchmarks", "base"]
 GIT_ID = ["-c", "user.name=ci", "-c", "user.email=ci@localhost"]
@@ -107,7 +108,7 @@ def repo(tmp_path_factory) -> Path:
 
 
 def test_every_checkpoint_has_metrics_with_identical_keys(repo):
-    metrics = {c: json.loads((repo / "metrics" / f"{c}.json").read_text()) for c in CHECKPOINTS}
+    metrics = {c: json.loads((repo / EVAL / f"{c}.json").read_text()) for c in CHECKPOINTS}
     shape = {task: sorted(values) for task, values in metrics["p0"].items()}
     for ckpt, m in metrics.items():
         assert {task: sorted(v) for task, v in m.items()} == shape, ckpt
@@ -156,8 +157,8 @@ def text_predictions(repo: Path, ckpt: str) -> list[dict]:
 
 
 def test_frozen_llm_stage_keeps_text_metrics(repo):
-    p0 = json.loads((repo / "metrics" / "p0.json").read_text())
-    p1_s1 = json.loads((repo / "metrics" / "p1_s1.json").read_text())
+    p0 = json.loads((repo / EVAL / "p0.json").read_text())
+    p1_s1 = json.loads((repo / EVAL / "p1_s1.json").read_text())
     visual = {"ocr", "vqa", "finqa_visual"}
     for block in set(p0) - visual:  # every text benchmark, the harness average included
         assert p1_s1[block] == p0[block], block
@@ -215,22 +216,20 @@ def test_pushed_caches_let_a_fresh_clone_skip_every_stage(repo, tmp_path):
     out = sh("dvc", "repro", cwd=clone)
     assert not ran_stages(out), out
     assert "up to date" in sh("dvc", "status", cwd=clone).lower()
-    pulled = [
-        "metrics/p3_s2.json",
-        "metrics/trajectory.md",
-        "models/p0/model.safetensors",
-        "models/p0/config.json",
-        "models/p3_s2/model.safetensors",
-        "data/pages",
-    ]
-    for rel in pulled:
-        for src in [repo / rel] if (repo / rel).is_file() else sorted((repo / rel).rglob("*")):
-            if src.is_file():
-                dst = clone / src.relative_to(repo)
-                assert dst.read_bytes() == src.read_bytes(), dst
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    outs = {o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
+    assert {"models/p0", f"{EVAL.as_posix()}/p3_s2.json"} <= outs
+    compared = 0
+    for rel in sorted(outs):  # every output the lock records, byte for byte
+        src = repo / rel
+        assert src.exists(), src
+        for path in [src] if src.is_file() else sorted(src.rglob("*")):
+            if path.is_file():
+                assert (clone / path.relative_to(repo)).read_bytes() == path.read_bytes(), path
+                compared += 1
+    assert compared > len(outs)
 
     # the run-cache on its own: without a lock, every stage is restored from it, none runs
-    lock = yaml.safe_load((clone / "dvc.lock").read_text())
     (clone / "dvc.lock").unlink()
     out = sh("dvc", "repro", cwd=clone)
     assert not ran_stages(out), out
@@ -247,4 +246,4 @@ def test_lora_rank_experiment_reruns_only_p3_s2_downstream(repo):
     change = diff["params.yaml"]["train.p3_s2.lora.r"]
     assert (change["old"], change["new"]) == (16, 32)
     metrics_diff = sh("dvc", "metrics", "diff", "--all", "--json", cwd=repo)
-    assert "metrics/p3_s2.json" in metrics_diff
+    assert f"{EVAL.as_posix()}/p3_s2.json" in metrics_diff
