@@ -4,8 +4,9 @@ One run (a few minutes on 2 CPU cores) backs every assertion here: all stages pr
 outputs, loss falls in every training stage, the frozen-LLM stage leaves text metrics
 unchanged, the data stages and P0 reproduce the hashes of the committed `dvc.lock` byte for byte,
 a second repro runs nothing, outputs and run-cache pushed to a directory remote let a fresh clone
-skip every stage, and a LoRA-rank experiment on p3_s2 reruns exactly its training, its
-evaluation and the report (last: it changes the workspace).
+skip every stage, a P4 stage added by params alone is trained, evaluated and reported, and a
+LoRA-rank experiment on p3_s2 reruns exactly its training, its evaluation and the report (last:
+it changes the workspace).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import ROOT
+from finstage.recipe import checkpoints, training_stages
+
+from .conftest import ROOT, repo_params
 
 pytestmark = pytest.mark.e2e
-TRAIN = ["p1_s1", "p1_s2", "p2_s1", "p3_s1", "p3_s2"]
-CHECKPOINTS = ["p0", *TRAIN]
+TRAIN = training_stages(repo_params())
+CHECKPOINTS = [c.name for c in checkpoints(repo_params())]
 EVAL = Path("metrics", "eval")  # evaluate@<ckpt> writes EVAL/<ckpt>.json
 # Stages whose outputs must be byte-identical on any machine installed with constraints.txt.
 REPRODUCIBLE = ["corpus", "fetch", "render", "synthesize", "distill", "benchmarks", "base"]
@@ -235,6 +238,44 @@ def test_pushed_caches_let_a_fresh_clone_skip_every_stage(repo, tmp_path):
     assert not ran_stages(out), out
     assert restored_stages(out) == set(lock["stages"]), out
     assert yaml.safe_load((clone / "dvc.lock").read_text()) == lock
+
+
+def test_a_phase_added_by_params_alone_is_trained_evaluated_and_reported(repo):
+    """A P4 after P3, on P3's mixture: two params edits, no code; then the workspace is reset."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["p4_s1"] = {
+        **params["train"]["p3_s2"],
+        "init": "p3_s2",
+        "data": "p3_s2",
+        "epochs": 1,
+    }
+    params["report"]["phases"]["p4_s1"] = "P4"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
+    try:
+        sh("finstage", "validate", cwd=repo)
+        out = sh("dvc", "repro", cwd=repo)
+        assert ran_stages(out) == {"train@p4_s1", "evaluate@p4_s1", "report"}, out
+        card = json.loads((repo / "models" / "p4_s1" / "card.json").read_text())
+        assert card["init"] == "p3_s2" and card["lineage"][-2:] == ["p3_s2", "p4_s1"]
+        p4 = json.loads((repo / "metrics" / "eval" / "p4_s1.json").read_text())
+        p3 = json.loads((repo / "metrics" / "eval" / "p3_s2.json").read_text())
+        assert {b: sorted(v) for b, v in p4.items()} == {b: sorted(v) for b, v in p3.items()}
+        header = next(
+            line
+            for line in (repo / "metrics" / "trajectory.md").read_text().splitlines()
+            if line.startswith("| benchmark")
+        )
+        assert header.endswith("| P3 | P4 | best |"), header
+        summary = json.loads((repo / "metrics" / "trajectory.json").read_text())
+        assert summary["gsm8k"]["em_strict"]["P4"] == p4["gsm8k"]["em_strict"]
+    finally:
+        sh("git", "checkout", "--", ".", cwd=repo)
+        for rel in ("models/p4_s1", "metrics/train/p4_s1"):
+            shutil.rmtree(repo / rel, ignore_errors=True)
+        for rel in ("metrics/eval/p4_s1.json", "metrics/predictions/p4_s1.jsonl"):
+            (repo / rel).unlink(missing_ok=True)
+        sh("dvc", "checkout", cwd=repo)
+    assert "up to date" in sh("dvc", "status", cwd=repo).lower()
 
 
 def test_lora_rank_experiment_reruns_only_p3_s2_downstream(repo):

@@ -10,10 +10,11 @@ import torch
 import transformers
 from peft import PeftModel
 from safetensors.torch import load_file
-from transformers import LlavaForConditionalGeneration
+from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
 from finstage.config import parse
 from finstage.model.plan import StageConfig
+from finstage.model.tokenizer import save_tokenizer
 from finstage.train.stage import run_stage
 
 from .conftest import repo_params
@@ -109,3 +110,12 @@ def test_same_seed_same_weights(tmp_path, tiny_p0, tiny_pages, tiny_mixes):
     a = load_file(tmp_path / "a" / "model.safetensors")
     b = load_file(tmp_path / "b" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_saved_tokenizer_does_not_depend_on_how_it_was_loaded(tmp_path, tiny_p0):
+    """Offline CI and an online laptop must write the same checkpoint bytes."""
+    for offline in (True, False):
+        tokenizer = AutoTokenizer.from_pretrained(tiny_p0, local_files_only=offline)
+        save_tokenizer(tokenizer, tmp_path / str(offline))
+    saved = [(tmp_path / str(o) / "tokenizer_config.json").read_text() for o in (True, False)]
+    assert saved[0] == saved[1] and "local_files_only" not in saved[0]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from finstage.model.assemble import ModelConfig, build_p0, load_tokenizer, parameter_counts
-from finstage.model.tokenizer import train_tokenizer
+from finstage.model.tokenizer import save_tokenizer, train_tokenizer
 from finstage.model.versions import package_versions
 from finstage.records import read_records
 
@@ -30,7 +30,7 @@ def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict
     model = build_p0(cfg, tokenizer)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    save_tokenizer(tokenizer, out_dir)
     card = {
         "stage": "base",
         "lineage": ["p0"],

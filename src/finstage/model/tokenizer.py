@@ -8,6 +8,7 @@ load the LLM's own tokenizer instead and only get the special tokens added.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -61,3 +62,16 @@ def ensure_special_tokens(tok: PreTrainedTokenizerBase) -> int:
         tok.chat_template = CHAT_TEMPLATE
         added += tok.add_special_tokens({"additional_special_tokens": [*ROLE_TOKENS, END_OF_TURN]})
     return added
+
+
+# How this process happened to load the tokenizer (offline or not, from a folder or the hub),
+# not what the tokenizer is; saved, they would make a checkpoint's bytes depend on whether
+# HF_HUB_OFFLINE was set.
+LOAD_SETTINGS = ("local_files_only", "is_local")
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
+    """`save_pretrained`, minus the load-time settings transformers would record."""
+    for key in LOAD_SETTINGS:
+        tokenizer.init_kwargs.pop(key, None)
+    tokenizer.save_pretrained(out_dir)

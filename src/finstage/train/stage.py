@@ -20,6 +20,7 @@ from transformers import AutoTokenizer
 from finstage.chat import ChatEncoder, Encoded
 from finstage.model.assemble import parameter_counts
 from finstage.model.plan import StageConfig, apply_plan, load_for_stage, merge_into_unquantised
+from finstage.model.tokenizer import save_tokenizer
 from finstage.model.versions import package_versions
 from finstage.pagestore import PageStore
 from finstage.records import read_records
@@ -104,7 +105,7 @@ def run_stage(
         gap = handoff_gap(model, merged, probe, pixels, tokenizer.pad_token_id)
         model = merged
     model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    save_tokenizer(tokenizer, out_dir)
     card = stage_card(name, cfg, init_dir, mix_dir, counts, result, len(examples), dropped)
     card["handoff"] = gap
     if resume is not None:
