@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -47,7 +48,8 @@ def test_merged_paper_preset_carries_the_recipe_table():
     t = p["train"]
     assert t["p1_s1"]["lr"]["projector"] == 1e-3 and t["p1_s1"]["epochs"] == 2
     assert (t["p1_s2"]["lora"]["r"], t["p1_s2"]["lora"]["alpha"]) == (64, 128)
-    assert (t["p1_s2"]["lr"]["llm"], t["p1_s2"]["lr"]["vision"]) == (2e-5, 2e-6)
+    lr = t["p1_s2"]["lr"]
+    assert (lr["llm"], lr["vision"], lr["projector"]) == (1e-5, 2e-6, 2e-5)  # P1-S2B rows
     assert (t["p2_s1"]["lora"]["r"], t["p2_s1"]["lora"]["alpha"]) == (32, 64)
     assert t["p2_s1"]["lr"]["llm"] == 2e-4 and t["p2_s1"]["quant"]["quant_type"] == "nf4"
     assert t["p2_s1"]["quant"]["compute_dtype"] == "bfloat16"
@@ -59,7 +61,7 @@ def test_merged_paper_preset_carries_the_recipe_table():
     model = p["model"]
     assert model["vision"] == {
         "pretrained": "google/siglip2-so400m-patch14-384",
-        "revision": "main",
+        "revision": "e8e487298228002f3d8a82e0cd5c8ea9c567f57f",
         "config": {},
     }
     assert model["llm"]["pretrained"] == "llm-jp/llm-jp-4-8b-instruct"
@@ -69,7 +71,26 @@ def test_merged_paper_preset_carries_the_recipe_table():
         "hub": "openai/gsm8k",
         "config": "main",
         "split": "test",
+        "revision": "cc7b047b6e5bb11b4f1af84efc572db110a51b3c",
     }  # a one-of spec: the embedded `path` does not survive next to `hub`
+
+
+COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def test_paper_preset_pins_every_model_dataset_and_url_to_a_commit():
+    p = merged("paper")
+    model = p["model"]
+    for part in (model["vision"], model["llm"], model["tokenizer"]):
+        assert COMMIT.fullmatch(part["revision"]), part
+    for name, spec in p["evaluate"]["sources"].items():
+        if "hub" in spec:
+            assert COMMIT.fullmatch(spec["revision"]), name
+        if "url" in spec:
+            # upstream keeps the files under jlm_fin_eval/datasets/, at a fixed commit
+            parts = spec["url"].split("/")
+            assert COMMIT.fullmatch(parts[5]), name
+            assert parts[6:8] == ["jlm_fin_eval", "datasets"], name
 
 
 def test_merge_follows_the_schema():
