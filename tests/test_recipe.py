@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 
+import networkx as nx
 import pytest
+from dvc.repo import Repo
 
 from finstage.config import ParamsError
 from finstage.recipe import checkpoints, training_stages
 
-from .conftest import repo_params
+from .conftest import ROOT, repo_params
 
 
 def with_p4(params: dict) -> dict:
@@ -50,3 +52,16 @@ def test_a_broken_chain_is_rejected_naming_the_key(edit, key):
     edit(params)
     with pytest.raises(ParamsError, match=key.replace(".", r"\.")):
         checkpoints(params)
+
+
+def test_the_contamination_check_runs_before_every_training_stage():
+    """An overlap found by `decontam` must stop the run before any GPU hour is spent."""
+    with Repo(str(ROOT)) as repo:
+        graph = repo.index.graph
+        stages = {s.addressing: s for s in repo.index.stages}
+        decontam = stages["decontam"]
+        trains = [s for name, s in stages.items() if name.startswith("train@")]
+        assert len(trains) == len(repo_params()["train"])
+        for stage in trains:
+            # DVC's graph points from a stage to the stages it depends on
+            assert decontam in nx.descendants(graph, stage), stage.addressing
