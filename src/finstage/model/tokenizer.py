@@ -19,11 +19,28 @@ ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
 END_OF_TURN = "<|end|>"
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", IMAGE_MARKER, *ROLE_TOKENS, END_OF_TURN]
 
-# Content is a plain string; images stay as the single-token <image> marker, expanded to one
-# placeholder per vision patch by the collator. The same template renders training and
-# evaluation prompts, so every checkpoint is scored with the format it was trained on.
+# Content is a plain string or the standard typed list (`[{"type": "image"}, {"type": "text",
+# "text": ...}]`, what stock `processor.apply_chat_template` callers pass); either way an image
+# is the single-token <image> marker, expanded to one placeholder per vision patch by the
+# collator, and string content renders exactly as it always has (existing checkpoints' prompts
+# keep their bytes). `{% generation %}` marks what the model is trained to write (the answer and
+# its end-of-turn token), so the collator's labels come from the template itself. The same
+# template renders training and evaluation prompts, so every checkpoint is scored with the format
+# it was trained on.
 CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{%- macro render_content(content) -%}"
+    "{%- if content is string -%}{{ content }}"
+    "{%- else -%}{%- for part in content -%}"
+    "{%- if part['type'] == 'image' -%}" + IMAGE_MARKER + ""
+    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}"
+    "{%- else -%}{{ raise_exception('unsupported content part type: ' ~ part['type']) }}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "{%- endmacro -%}"
+    "{% for m in messages %}<|{{ m['role'] }}|>"
+    "{% if m['role'] == 'assistant' %}"
+    "{% generation %}{{ render_content(m['content']) }}<|end|>{% endgeneration %}"
+    "{% else %}{{ render_content(m['content']) }}<|end|>{% endif %}"
+    "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 
