@@ -3,6 +3,8 @@
 The same code builds the embedded tiny model (random SigLIP + Llama from configs, our own
 tokenizer) and the paper model (SigLIP-2 so400m + llm-jp-4-8B from hub ids or local paths).
 P0 is HF's `LlavaForConditionalGeneration`, so every checkpoint loads with transformers alone.
+The LLM's class comes from its config (`AutoModelForCausalLM`), so any decoder-only causal LM
+transformers knows (Llama, Qwen2, Mistral, Gemma, ...) can be the language model.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from typing import Any
 
 import torch
 from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
     AutoTokenizer,
-    LlamaConfig,
-    LlamaForCausalLM,
     LlavaConfig,
     LlavaForConditionalGeneration,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     SiglipVisionConfig,
     SiglipVisionModel,
@@ -27,6 +30,7 @@ from finstage.model.tokenizer import ensure_special_tokens
 from finstage.records import IMAGE_MARKER
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DEFAULT_LLM_TYPE = "llama"  # a `config` without `model_type` builds a Llama, as it always has
 
 
 @dataclass
@@ -96,12 +100,14 @@ def build_p0(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> LlavaForCo
         vision_feature_select_strategy="full",
         image_seq_length=(image_size // patch) ** 2,
         multimodal_projector_bias=True,
-        tie_word_embeddings=False,
+        tie_word_embeddings=llm.config.tie_word_embeddings,  # as the LLM was trained
     )
     model = LlavaForConditionalGeneration(llava_cfg).to(dtype)
     model.model.vision_tower.load_state_dict(vision.state_dict())
-    model.model.language_model.load_state_dict(llm.model.state_dict())
-    model.lm_head.load_state_dict(llm.lm_head.state_dict())
+    # `base_model` and `get_output_embeddings` name the decoder and the head whatever the class
+    # calls them; a tied head is the embedding itself, and LlavaConfig keeps it tied
+    model.model.language_model.load_state_dict(llm.base_model.state_dict())
+    model.lm_head.load_state_dict(llm.get_output_embeddings().state_dict())
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
@@ -122,10 +128,11 @@ def _vision_tower(cfg: ModelConfig, dtype: torch.dtype) -> SiglipVisionModel:
 
 def _language_model(
     cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, dtype: torch.dtype
-) -> LlamaForCausalLM:
+) -> PreTrainedModel:
+    """The causal LM whose decoder and head P0 takes over, of whatever class its config names."""
     spec = cfg.llm
     if spec.pretrained:
-        llm = LlamaForCausalLM.from_pretrained(
+        llm = AutoModelForCausalLM.from_pretrained(
             spec.pretrained,
             revision=spec.revision,
             dtype=dtype,
@@ -133,18 +140,37 @@ def _language_model(
         )
         if ensure_special_tokens(tokenizer) or llm.config.vocab_size < len(tokenizer):
             llm.resize_token_embeddings(len(tokenizer))
-        return llm
-    text_cfg = LlamaConfig(
-        **{
-            **spec.config,
-            "vocab_size": len(tokenizer),
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-            "tie_word_embeddings": False,
-        }
-    )
-    return LlamaForCausalLM(text_cfg)
+    else:
+        settings = dict(spec.config)
+        model_type = settings.pop("model_type", DEFAULT_LLM_TYPE)
+        text_cfg = AutoConfig.for_model(
+            model_type,
+            **{
+                "tie_word_embeddings": False,
+                **settings,
+                "vocab_size": len(tokenizer),
+                "bos_token_id": tokenizer.bos_token_id,
+                "eos_token_id": tokenizer.eos_token_id,
+                "pad_token_id": tokenizer.pad_token_id,
+            },
+        )
+        llm = AutoModelForCausalLM.from_config(text_cfg, trust_remote_code=cfg.trust_remote_code)
+    _check_llava_compatible(llm)
+    return llm
+
+
+def _check_llava_compatible(llm: PreTrainedModel) -> None:
+    """Refuse an LLM whose causal-LM head does more than a linear layer.
+
+    LLaVA runs the decoder it builds from the text config and then its own `lm_head`; logit
+    soft-capping (Gemma 2) lives in the causal-LM class's forward and would be silently lost.
+    """
+    softcap = getattr(llm.config, "final_logit_softcapping", None)
+    if softcap:
+        raise ValueError(
+            f"{type(llm).__name__} soft-caps its logits (final_logit_softcapping={softcap}), "
+            "which LlavaForConditionalGeneration does not do; P0 would not be the same LLM"
+        )
 
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, dict[str, int]]:
