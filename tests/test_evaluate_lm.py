@@ -11,6 +11,7 @@ from finstage.benchmarks.edinet import positive_probability, score_generation
 from finstage.benchmarks.registry import report_blocks
 from finstage.evaluate.lm import FinstageLM
 from finstage.evaluate.run import EvalConfig, evaluate_checkpoint, load_text_tasks
+from finstage.evaluate.tokens import encode_pair
 from finstage.evaluate.visual import char_error_rate
 from finstage.pagestore import page_id
 from finstage.records import make_record, write_records
@@ -22,7 +23,7 @@ from .test_sources import write_cpa
 
 @pytest.fixture(scope="module")
 def lm(tiny_p0):
-    return FinstageLM.from_checkpoint(tiny_p0, batch_size=3, max_length=128)
+    return FinstageLM.from_checkpoint(tiny_p0, 3, 128, True, "cpu")
 
 
 def req(kind, args, idx=0):
@@ -34,8 +35,8 @@ def test_loglikelihood_matches_a_manual_forward_pass(lm):
     requests = [req("loglikelihood", (c, " 1,234")) for c in contexts]
     batched = lm.loglikelihood(requests, disable_tqdm=True)
     for context, (ll, _) in zip(contexts, batched, strict=True):
-        ctx = lm.prompt_ids(context)
-        cont = lm.tok(" 1,234", add_special_tokens=False)["input_ids"]
+        ctx, cont = encode_pair(lm.tok, lm.context_text(context), " 1,234")
+        assert ctx[: len(lm.prompt_ids(context))] == lm.prompt_ids(context)
         ids = torch.tensor([ctx + cont])
         with torch.no_grad():
             logprobs = torch.log_softmax(lm.model(input_ids=ids).logits[0].float(), -1)
@@ -53,7 +54,7 @@ def test_loglikelihood_projects_only_continuation_positions(lm):
         lm.loglikelihood([req("loglikelihood", ("予算は?", c)) for c in continuations], True)
     finally:
         hook.remove()
-    n_tokens = [len(lm.tok(c, add_special_tokens=False)["input_ids"]) for c in continuations]
+    n_tokens = [len(encode_pair(lm.tok, lm.context_text("予算は?"), c)[1]) for c in continuations]
     assert rows == [sum(n_tokens)]  # one batch of 3; the contexts never reach the LM head
 
 

@@ -2,7 +2,8 @@
 finance QA with a worked rationale (answer accuracy, Japanese ROUGE, rationale similarity).
 
 lm-eval's log-likelihood path has no images, so page-image items are generated here with the
-same prompt encoding and greedy decoding the LM adapter uses for text. The checks and their
+LM adapter's greedy decoding. Their prompts always go through the chat template (the page is
+part of a user turn), even when text tasks run without it. The checks and their
 scores are listed in `finstage.benchmarks.registry.VISUAL_CHECKS`; `SCORERS` scores each.
 """
 
@@ -35,20 +36,36 @@ def char_error_rate(prediction: str, reference: str) -> float:
 
 
 def generate_answers(
-    lm: FinstageLM, records: list[Record], store: PageStore, max_new_tokens: int
+    lm: FinstageLM, records: list[Record], store: PageStore, max_new_tokens: int, task: str
 ) -> list[str]:
+    """Greedy answers to each record's prompt (its messages but the last), in record order.
+
+    Page images go in a user turn, so visual prompts always use the checkpoint's chat template,
+    whatever `lm.templated` says for text tasks. A prompt is never cut: the image run sits near
+    its start, and cutting before or into it would misalign features and placeholders. A record
+    whose prompt does not fit the window with the full `max_new_tokens` budget is answered ""
+    and recorded in `lm.unscorable` as (task, record index).
+    """
     image_size = lm.model.config.vision_config.image_size
-    answers: list[str] = []
-    for start in tqdm(range(0, len(records), lm.batch_size), desc="visual"):
-        batch = records[start : start + lm.batch_size]
-        prompts = [lm.encoder.encode_prompt(r["messages"][:-1]) for r in batch]
-        page_ids = [pid for r in batch for pid in r["images"]]
+    answers = [""] * len(records)
+    fitting = []
+    for i, record in enumerate(records):
+        prompt = lm.encoder.encode_prompt(record["messages"][:-1])
+        if max_new_tokens < lm.max_length and len(prompt) + max_new_tokens <= lm.max_length:
+            fitting.append((i, prompt))
+        else:
+            lm.unscorable.add((task, i))
+    for start in tqdm(range(0, len(fitting), lm.batch_size), desc="visual"):
+        batch = fitting[start : start + lm.batch_size]
+        page_ids = [pid for i, _ in batch for pid in records[i]["images"]]
         pixels = (
             torch.stack([image_to_pixels(store.image(pid), image_size) for pid in page_ids])
             if page_ids
             else None
         )
-        answers.extend(lm.generate_ids(prompts, max_new_tokens, pixel_values=pixels))
+        texts = lm.generate_ids([p for _, p in batch], max_new_tokens, pixel_values=pixels)
+        for (i, _), text in zip(batch, texts, strict=True):
+            answers[i] = text
     return answers
 
 
@@ -116,14 +133,20 @@ def first_turn(record: Record) -> Record:
 def score_visual(
     lm: FinstageLM, visual: Path, pages: Path, limit: int | None, max_new_tokens: int
 ) -> tuple[dict[str, Scored], list[dict]]:
-    """Every visual check on its held-out records under `visual`: (blocks, predictions)."""
+    """Every visual check on its held-out records under `visual`: (blocks, predictions).
+
+    Unscorable records (prompt too long for the window) are scored on an empty answer, like an
+    unscorable text item, and listed in `lm.unscorable` under (check name, record index);
+    `lm.window.counts(check name)` gives a check's `n_truncated` (always 0: visual prompts are
+    never cut) and `n_unscorable`.
+    """
     store = PageStore(pages)
     blocks, predictions = {}, []
     for check in VISUAL_CHECKS:
         records = list(islice(read_records(visual / check.name), limit))
         if check.name == "vqa":
             records = [first_turn(r) for r in records]
-        answers = generate_answers(lm, records, store, max_new_tokens)
+        answers = generate_answers(lm, records, store, max_new_tokens, check.name)
         blocks[check.name] = SCORERS[check.name](records, answers)
         predictions += [
             {
