@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 from lm_eval.api.instance import Instance
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
 from finstage.config import ParamsError
 from finstage.evaluate import devices
@@ -233,3 +233,17 @@ def test_a_channelled_answer_decodes_to_the_text_after_the_last_message_marker(t
     assert decode_answer(tok, ids, frozenset()) == "analysis考えるassistantfinal答え42"
     plain = tok("答え42", add_special_tokens=False)["input_ids"]
     assert decode_answer(tok, plain, markers) == "答え42"
+
+
+def test_a_checkpoint_loads_in_its_saved_dtype_and_scores_in_it(tiny_p0, tiny_pages, tmp_path):
+    model = LlavaForConditionalGeneration.from_pretrained(tiny_p0).to(torch.bfloat16)
+    model.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(tiny_p0).save_pretrained(tmp_path)
+    lm = FinstageLM.from_checkpoint(tmp_path, 2, 64, True, "cpu")
+    assert {p.dtype for p in lm.model.parameters()} == {torch.bfloat16}
+    ((ll, _),) = lm.loglikelihood([req("loglikelihood", ("予算は?", " 1"))], disable_tqdm=True)
+    assert math.isfinite(ll)
+    chat = [{"role": "user", "content": "<image>合計は?"}, {"role": "assistant", "content": "1"}]
+    record = make_record("v", "ocr", chat, [page_id(doc_sha(1), 0)], answer="1")
+    # float32 pixels meet bf16 vision weights: the adapter casts them
+    assert len(generate_answers(lm, [record], PageStore(tiny_pages), 4, "ocr")) == 1
