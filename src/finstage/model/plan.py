@@ -3,23 +3,29 @@
 A plan is data in params.yaml (`train.<stage>`), validated before any weights load, and
 applied here to a loaded checkpoint. LoRA targets are full-name regexes scoped to one tower,
 because a bare suffix list like ["q_proj"] silently matches the vision tower too.
+
+Trained weights are float32 masters even when the checkpoint is bfloat16 (see `keep_fp32_masters`):
+an AdamW step at a small LR is far below a bf16 weight's rounding step, so most of it would
+round away. The frozen model keeps computing in its own dtype.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from transformers import BitsAndBytesConfig, LlavaForConditionalGeneration
+from transformers.utils import ModelOutput
 
 from finstage.config import require
 from finstage.model.assemble import DTYPES, module_group
 
 Mode = Literal["frozen", "lora", "full"]
 TOWER_PATTERNS = {"llm": r".*language_model.*", "vision": r".*vision_tower.*"}
+HALF = (torch.bfloat16, torch.float16)
 FULL_MODULES = {
     "llm": ["language_model", "lm_head"],
     "vision": ["vision_tower"],
@@ -196,16 +202,111 @@ def apply_plan(model: LlavaForConditionalGeneration, cfg: StageConfig) -> torch.
         for name, module in model.named_modules():
             if name.split(".")[-1] in full:
                 module.requires_grad_(True)
-        return model
-    lora = LoraConfig(
-        r=cfg.lora.r,
-        lora_alpha=cfg.lora.alpha,
-        lora_dropout=cfg.lora.dropout,
-        target_modules=lora_target_regex(cfg),
-        modules_to_save=full or None,
-        bias="none",
-    )
-    return get_peft_model(model, lora)
+    else:
+        lora = LoraConfig(
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=lora_target_regex(cfg),
+            modules_to_save=full or None,
+            bias="none",
+        )
+        model = get_peft_model(model, lora)  # casts the LoRA matrices to float32 itself
+    keep_fp32_masters(model)
+    return model
+
+
+def compute_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype the frozen weights compute in, which pixel inputs must have.
+
+    Not "the first parameter's dtype": after `apply_plan` trained weights are float32 masters
+    while the frozen rest stays bfloat16. A model with nothing frozen computes in its
+    checkpoint's dtype (the boundary casts of `keep_fp32_masters` hand that dtype on).
+    """
+    floating = [p for p in model.parameters() if p.is_floating_point()]
+    frozen = next((p.dtype for p in floating if not p.requires_grad), None)
+    return frozen if frozen is not None else checkpoint_dtype(model)
+
+
+def checkpoint_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype the model's checkpoint stores (its config's), whatever the training copy holds."""
+    config = getattr(model, "module", model).config
+    dtype = getattr(config, "dtype", None)
+    return DTYPES.get(dtype, torch.float32) if isinstance(dtype, str) else dtype or torch.float32
+
+
+def keep_fp32_masters(model: torch.nn.Module) -> None:
+    """Hold every trainable half-precision weight in float32, casting at its module's boundary.
+
+    Why not autocast or a master copy inside the optimiser: the trained weights themselves are
+    the masters, so gradients, clipping, AdamW state, DDP's all-reduce and resume snapshots are
+    all float32 with no second copy to keep in step, and the model runs the same in any caller
+    (training loop, feature cache, hand-off probe) with no context to remember. This is what
+    PEFT already does for LoRA matrices (`autocast_adapter_dtype`): the module computes in
+    float32 and hands its output on in the frozen model's dtype. A float32 model has no half
+    weights, so this changes nothing there; nor for QLoRA, whose kbit preparation already
+    upcasts every unquantised weight.
+    """
+    frozen_dtype = compute_dtype(model)
+    halves = {id(p) for p in model.parameters() if p.requires_grad and p.dtype in HALF}
+    if not halves:
+        return
+    owners = [  # a tied weight has several owners: each of them needs the casts
+        module
+        for module in model.modules()
+        if any(id(p) in halves for p in module.parameters(recurse=False))
+    ]
+    for module in owners:
+        module.register_forward_pre_hook(_inputs_to_weight_dtype, with_kwargs=True)
+        module.register_forward_hook(_OutputsTo(frozen_dtype))
+    for param in model.parameters():
+        if id(param) in halves:
+            param.data = param.data.float()
+
+
+def to_checkpoint_dtype(model: torch.nn.Module) -> torch.nn.Module:
+    """Cast trained float32 masters back to the checkpoint's dtype, before `save_pretrained`.
+
+    An adapter stage needs none of this (its checkpoint is merged into a fresh copy of its
+    base); a full-module stage saves the trained model itself and must not write float32
+    tensors into a bfloat16 checkpoint. The boundary casts follow the weights' dtype, so the
+    model still runs afterwards, as it did before training.
+    """
+    dtype = checkpoint_dtype(model)
+    for param in model.parameters():
+        if param.requires_grad and param.is_floating_point() and param.dtype != dtype:
+            param.data = param.data.to(dtype)
+    return model
+
+
+def _cast(value: Any, dtype: torch.dtype) -> Any:
+    """Floating tensors in `value` (tensors, tuples, lists, dicts, model outputs) as `dtype`."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, ModelOutput):
+        return type(value)(**{k: _cast(v, dtype) for k, v in value.items()})
+    if isinstance(value, (tuple, list)) and not hasattr(value, "_fields"):
+        return type(value)(_cast(v, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _cast(v, dtype) for k, v in value.items()}
+    return value
+
+
+def _inputs_to_weight_dtype(
+    module: torch.nn.Module, args: tuple, kwargs: dict
+) -> tuple[tuple, dict]:
+    dtype = next(module.parameters(recurse=False)).dtype
+    return _cast(args, dtype), _cast(kwargs, dtype)
+
+
+class _OutputsTo:
+    """Forward hook: hand a float32 module's output on in the frozen model's dtype."""
+
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
+
+    def __call__(self, module: torch.nn.Module, args: tuple, output: Any) -> Any:
+        return _cast(output, self.dtype)
 
 
 def param_groups(model: torch.nn.Module, cfg: StageConfig) -> list[dict]:
