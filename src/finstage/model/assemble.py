@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from finstage.config import require
-from finstage.model.tokenizer import ensure_special_tokens
+from finstage.model.tokenizer import ensure_special_tokens, is_iso_date
 from finstage.records import IMAGE_MARKER
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -72,9 +72,15 @@ class ModelConfig:
     dtype: str
     trust_remote_code: bool
     seed: int
+    chat_date: str  # "today" for chat templates that print a date (pinned: prompts stay fixed)
 
     def check(self, where: str) -> None:
         require(self.dtype in DTYPES, f"{where}.dtype", f"must be one of {sorted(DTYPES)}")
+        require(
+            is_iso_date(self.chat_date),
+            f"{where}.chat_date",
+            f"must be a date written YYYY-MM-DD (quoted in YAML), got {self.chat_date!r}",
+        )
 
 
 def load_tokenizer(spec: TokenizerSpec, trust_remote_code: bool) -> PreTrainedTokenizerBase:

@@ -1,4 +1,9 @@
-"""The `base` stage: tokenizer + P0 saved as the first checkpoint of the chain."""
+"""The `base` stage: tokenizer + P0 saved as the first checkpoint of the chain.
+
+The saved tokenizer's chat template is the one every later stage, evaluation and stock user
+renders with, so this is where its date is pinned (`model.chat_date`): a template that prints
+today's date would otherwise give other prompts, and other hashes, every day.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from finstage.model.assemble import ModelConfig, build_p0, load_tokenizer, parameter_counts
-from finstage.model.tokenizer import save_tokenizer, train_tokenizer
+from finstage.model.tokenizer import pin_chat_date, save_tokenizer, train_tokenizer
 from finstage.model.versions import package_versions
 from finstage.records import read_records
 
@@ -27,7 +32,8 @@ def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict
         tokenizer = load_tokenizer(cfg.tokenizer, cfg.trust_remote_code)
     else:
         tokenizer = train_tokenizer(corpus_texts(record_dirs), cfg.tokenizer.vocab_size)
-    model = build_p0(cfg, tokenizer)
+    model = build_p0(cfg, tokenizer)  # gives a pretrained tokenizer our template if it has none
+    tokenizer.chat_template = pin_template_date(tokenizer.chat_template, cfg.chat_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     save_tokenizer(tokenizer, out_dir)
@@ -45,3 +51,10 @@ def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return card
+
+
+def pin_template_date(template: str | dict[str, str], chat_date: str) -> str | dict[str, str]:
+    """`pin_chat_date` for a single template or each of a tokenizer's named templates."""
+    if isinstance(template, dict):
+        return {name: pin_chat_date(text, chat_date) for name, text in template.items()}
+    return pin_chat_date(template, chat_date)

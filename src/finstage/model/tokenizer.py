@@ -7,7 +7,10 @@ load the LLM's own tokenizer instead and only get the special tokens added.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -92,3 +95,84 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
     for key in LOAD_SETTINGS:
         tokenizer.init_kwargs.pop(key, None)
     tokenizer.save_pretrained(out_dir)
+
+
+# --- the date a chat template prints as "today" -------------------------------------------
+# Templates like OpenAI harmony (llm-jp-4) print `strftime_now("%Y-%m-%d")` in the system
+# message, so a prompt (and every hash after it) would change daily. `pin_chat_date` defines a
+# Jinja macro of that name at the top of the template; a template-level name shadows the
+# renderer's global, so every later stage, evaluation and stock user prints the pinned date.
+# Names are English (C locale) whatever the machine's locale.
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August"]
+MONTHS += ["September", "October", "November", "December"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+PIN_BEGIN = "{#- finstage: chat date pinned -#}"
+# Ends in an expression, not a tag: trim_blocks would eat a newline the template starts with.
+PIN_END = "{#- finstage: end of pinned chat date #}{{ '' }}"
+STRFTIME_CALL = re.compile(r"""strftime_now\(\s*(['"])(.*?)\1\s*\)""")
+DIRECTIVE = re.compile(r"%(-?)(.)")
+
+
+def is_iso_date(text: str) -> bool:
+    """True for a real calendar date written YYYY-MM-DD."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def format_date(fmt: str, day: date) -> str:
+    """`day.strftime(fmt)` at midnight in the C locale, `%-d`/`%-m` included on any platform."""
+
+    def field(match: re.Match[str]) -> str:
+        unpadded, code = match.group(1) == "-", match.group(2)
+        numbers = {"Y": day.year, "m": day.month, "d": day.day, "H": 0, "M": 0, "S": 0, "I": 12}
+        if code in numbers:
+            value = numbers[code]
+            return str(value) if unpadded or code == "Y" else f"{value:02d}"
+        names = {
+            "y": f"{day.year % 100:02d}",
+            "j": f"{day.timetuple().tm_yday:03d}",
+            "B": MONTHS[day.month - 1],
+            "b": MONTHS[day.month - 1][:3],
+            "A": WEEKDAYS[day.weekday()],
+            "a": WEEKDAYS[day.weekday()][:3],
+            "p": "AM",
+            "%": "%",
+        }
+        if code in names and not unpadded:
+            return names[code]
+        raise ValueError(f"strftime directive %{match.group(1)}{code} cannot be pinned")
+
+    return DIRECTIVE.sub(field, fmt)
+
+
+def pin_chat_date(template: str, chat_date: str) -> str:
+    """`template` printing `chat_date` wherever it would print today's date.
+
+    Formats written literally in the template are precomputed exactly; any other format falls
+    back to replacing the common directives. A template that never asks for the date is
+    returned unchanged (its bytes, and so its checkpoints' hashes, stay the same); pinning an
+    already pinned template replaces the earlier pin.
+    """
+    if PIN_BEGIN in template:
+        head, _, rest = template.partition(PIN_BEGIN)
+        template = head + rest.partition(PIN_END)[2]
+    if "strftime_now" not in template:
+        return template
+    day = date.fromisoformat(chat_date)
+    exact = {fmt: format_date(fmt, day) for _, fmt in STRFTIME_CALL.findall(template)}
+    table = json.dumps(exact, ensure_ascii=False, sort_keys=True)
+    chain = "".join(
+        f"|replace('%{code}', '{format_date('%' + code, day)}')"
+        for code in ["-d", "-m", "Y", "y", "m", "d", "B", "b", "A", "a", "j"]
+    )
+    macro = (
+        "{%- macro strftime_now(format) -%}{%- set exact = " + table + " -%}"
+        "{{- exact[format] if format in exact else format" + chain + " -}}"
+        "{%- endmacro -%}"
+    )
+    return PIN_BEGIN + macro + PIN_END + template
