@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
 from finstage.config import ParamsError
@@ -247,3 +248,22 @@ def test_a_checkpoint_loads_in_its_saved_dtype_and_scores_in_it(tiny_p0, tiny_pa
     record = make_record("v", "ocr", chat, [page_id(doc_sha(1), 0)], answer="1")
     # float32 pixels meet bf16 vision weights: the adapter casts them
     assert len(generate_answers(lm, [record], PageStore(tiny_pages), 4, "ocr")) == 1
+
+
+def test_stock_lm_eval_hf_reproduces_our_items_raw_and_templated(lm):
+    """The same model under `lm-eval --model hf` (templated: `--apply_chat_template`, which
+    hands it the rendered prompt) gives the same per-item results, cut contexts included."""
+    stock = HFLM(pretrained=lm.model, tokenizer=lm.tok, batch_size=3, max_length=32, device="cpu")
+    raw = FinstageLM(lm.model, lm.tok, 3, 32, False, torch.device("cpu"))
+    pairs = [("予算は ", "1,234"), ("予算", " 歳出"), (LONG, " 1"), ("前年度比は?", "3.2%")]
+    for ours in (raw, lm):
+        mine = ours.loglikelihood([req("loglikelihood", p) for p in pairs], disable_tqdm=True)
+        rendered = [(ours.context_text(c), x) for c, x in pairs]
+        theirs = stock.loglikelihood([req("loglikelihood", p) for p in rendered], True)
+        assert [g for _, g in mine] == [g for _, g in theirs]
+        assert [ll for ll, _ in mine] == pytest.approx([ll for ll, _ in theirs], abs=1e-5)
+    contexts = ["予算", LONG]
+    with talkative(lm):
+        mine = raw.generate_until([gen(c, 6, ["。"]) for c in contexts], disable_tqdm=True)
+        theirs = stock.generate_until([gen(c, 6, ["。"]) for c in contexts], disable_tqdm=True)
+    assert mine == theirs and all(mine)
