@@ -51,7 +51,7 @@ def bf16_p0(tmp_path_factory) -> Path:
 def plan(name: str, lr: float | None = None, **overrides) -> StageConfig:
     raw = {**repo_params()["train"][name], "max_seq_len": 96, **overrides}
     if lr is not None:  # every trained group at `lr`, frozen ones stay at 0
-        raw["lr"] = {group: lr if value else 0.0 for group, value in raw["lr"].items()}
+        raw["lr"] = {g: 0.0 if mode == "frozen" else lr for g, mode in raw["modules"].items()}
     return parse(StageConfig, raw, f"train.{name}")
 
 
@@ -80,7 +80,11 @@ def one_step(model: torch.nn.Module, cfg: StageConfig) -> dict[str, tuple[int, i
     torch.manual_seed(0)
     model.train()
     model(**image_batch(model)).loss.backward()
-    moved = {n: p.grad != 0 for n, p in params.items()}
+    # no gradient at all: the vision layers after the selected one (-2) feed nothing
+    moved = {
+        n: torch.zeros_like(p, dtype=torch.bool) if p.grad is None else p.grad != 0
+        for n, p in params.items()
+    }
     optimizer.step()
     return {
         n: (int(((p.detach().float() != before[n]) & moved[n]).sum()), int(moved[n].sum()))
@@ -117,6 +121,27 @@ def test_the_same_step_on_bf16_weights_mostly_rounds_away(bf16_p0):
     counts = one_step(model, cfg).values()
     changed, moved = sum(c for c, _ in counts), sum(m for _, m in counts)
     assert moved > 0 and changed / moved < 0.5
+
+
+def test_a_bf16_model_built_in_memory_trains_every_module_and_goes_back_to_bf16():
+    """All three towers full: every kind of layer gets the casts; nothing frozen names the dtype."""
+    tokenizer = train_tokenizer(TEXTS * 20, 400)
+    model = build_p0(dataclasses.replace(tiny_model_config(), dtype="bfloat16"), tokenizer)
+    cfg = plan("p1_s1", lr=SMALL_LR, modules={"llm": "full", "vision": "full", "projector": "full"})
+    model = apply_plan(model, cfg)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert compute_dtype(model) == checkpoint_dtype(model) == torch.bfloat16
+    counts = one_step(model, cfg)
+    assert all(changed == moved for changed, moved in counts.values())
+    assert {n.split(".")[1] for n, (_, moved) in counts.items() if moved} >= {
+        "vision_tower",
+        "multi_modal_projector",
+        "language_model",
+    }
+    to_checkpoint_dtype(model)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    with torch.no_grad():
+        assert torch.isfinite(model(**image_batch(model)).logits).all()
 
 
 def test_a_float32_model_gets_no_casts(tiny_p0):

@@ -229,10 +229,19 @@ def compute_dtype(model: torch.nn.Module) -> torch.dtype:
 
 
 def checkpoint_dtype(model: torch.nn.Module) -> torch.dtype:
-    """The dtype the model's checkpoint stores (its config's), whatever the training copy holds."""
-    config = getattr(model, "module", model).config
-    dtype = getattr(config, "dtype", None)
-    return DTYPES.get(dtype, torch.float32) if isinstance(dtype, str) else dtype or torch.float32
+    """The dtype the model's checkpoint stores, whatever the training copy holds.
+
+    A loaded model's config names it; `keep_fp32_masters` records it in the config of a model
+    built in memory. Otherwise the frozen weights say it (`save_pretrained` would take the first
+    weight's, a float32 master if a trained tower comes first).
+    """
+    dtype = getattr(getattr(model, "module", model).config, "dtype", None)
+    if isinstance(dtype, str):
+        return DTYPES[dtype] if dtype in DTYPES else getattr(torch, dtype)
+    if dtype is not None:
+        return dtype
+    floating = [p for p in model.parameters() if p.is_floating_point()]
+    return next((p.dtype for p in floating if not p.requires_grad), floating[0].dtype)
 
 
 def keep_fp32_masters(model: torch.nn.Module) -> None:
@@ -248,6 +257,9 @@ def keep_fp32_masters(model: torch.nn.Module) -> None:
     upcasts every unquantised weight.
     """
     frozen_dtype = compute_dtype(model)
+    config = getattr(model, "module", model).config
+    if getattr(config, "dtype", None) is None:  # built in memory: record it while it shows
+        config.dtype = frozen_dtype
     halves = {id(p) for p in model.parameters() if p.requires_grad and p.dtype in HALF}
     if not halves:
         return
