@@ -2,7 +2,9 @@
 
 Text benchmarks (GSM8K, the five Japanese financial harness tasks, EDINET-Bench) are read from
 `evaluate.sources` in their raw public schemas and run through lm-eval; held-out page images
-through our visual evaluator. Metrics carry 95% bootstrap intervals and parse coverage.
+through our visual evaluator. Metrics carry 95% bootstrap intervals, parse coverage, how many
+prompts were cut to fit the window, and the prompt protocol; every score can be recomputed from
+the predictions file (`finstage.evaluate.rescore`).
 """
 
 from pathlib import Path
@@ -10,7 +12,13 @@ from pathlib import Path
 import typer
 
 from finstage.config import parse, stage_params
-from finstage.evaluate.run import EvalConfig, evaluate_checkpoint, load_text_tasks, write_metrics
+from finstage.evaluate.run import (
+    PROTOCOL,
+    EvalConfig,
+    evaluate_checkpoint,
+    load_text_tasks,
+    write_metrics,
+)
 
 
 def load_config(params: dict) -> EvalConfig:
@@ -34,7 +42,8 @@ def main(
     tasks = load_text_tasks(cfg)  # every source is read before the model loads
     scores, preds = evaluate_checkpoint(checkpoint, tasks, visual, pages, cfg)
     write_metrics(scores, preds, metrics, predictions)
-    primary = {name: next(iter(block.items())) for name, block in sorted(scores.items())}
+    blocks = sorted((name, block) for name, block in scores.items() if name != PROTOCOL)
+    primary = {name: next(iter(block.items())) for name, block in blocks}
     typer.echo(f"{checkpoint.name}: " + ", ".join(f"{b}.{k}={v}" for b, (k, v) in primary.items()))
 
 

@@ -12,13 +12,14 @@ import openpyxl
 import pytest
 
 from finstage.answers import numbers_equal
-from finstage.benchmarks.cpa_audit import AUDIT_STATEMENTS
+from finstage.benchmarks.cpa_audit import AUDIT_STATEMENTS, SHEET_ROWS, audit_statement
 from finstage.benchmarks.edinet import INDUSTRIES
 from finstage.benchmarks.exam_items import TABLES
 from finstage.benchmarks.registry import BENCHMARKS, BenchConfig, build_benchmarks
 from finstage.benchmarks.transport import SourceSpec
 from finstage.config import ParamsError, parse
 from finstage.distill.teacher import DistillConfig, distill
+from finstage.model.tokenizer import train_tokenizer
 from finstage.records import make_record, read_records
 
 from .repo_configs import repo_config, repo_section
@@ -183,7 +184,7 @@ def test_fp2_exactly_the_answer_is_the_odd_statement(bench):
     out, manifest, _ = bench
     for row in exam(out, "fp2"):
         assert [c["text"] for c in row["choices"]] == ["１", "２", "３", "４"]
-        lines = row["context"].split("\n")
+        lines = row["context"].split("\n")[-4:]  # after a 〈資料〉 block, if there is one
         assert [line[:2] for line in lines] == ["１．", "２．", "３．", "４．"]
         truths = [_ascii_digits(line[2:]) in TRUE_STATEMENTS for line in lines]
         want = "不適切" not in row["question"]
@@ -207,26 +208,55 @@ def test_security_sales_1_mixes_two_way_and_four_way(bench):
     assert sorted(len(d["choices"]) for d in loaded) == [2] * 9 + [4] * 6
 
 
-def test_cpa_audit_workbook_has_the_real_columns_and_flagged_rows(bench):
+def test_cpa_audit_workbook_is_as_messy_as_the_real_one(bench):
     out, manifest, _ = bench
-    book = openpyxl.load_workbook(out / "cpa_audit" / "CPA_AUDIT.xlsx")
-    header, *rows = list(book.active.iter_rows(values_only=True))
-    assert header == (None, "key", "question", "ア", "イ", "ウ", "エ", "オ", "カ", 1, 2, 3, 4, 5, 6,
-                      "a_no", "abnormal_flg")  # fmt: skip
+    book = openpyxl.load_workbook(out / "cpa_audit" / "CPA_AUDIT.xlsx", read_only=True)
+    header, *sheet_rows = list(book.worksheets[0].iter_rows(values_only=True))
+    assert header == (None, "key", "question", "ア", "イ", "ウ", "エ", "オ", "カ", 1.0, 2.0, 3.0,
+                      4.0, 5.0, 6.0, "a_no", "abnormal_flg")  # fmt: skip
+    assert all(type(h) is float for h in header[9:15])  # as openpyxl reads the real file
+    rows = [r for r in sheet_rows if any(c is not None for c in r)]
+    assert len(sheet_rows) == SHEET_ROWS - 1 and sheet_rows[len(rows) :] == [
+        (None,) * len(header)
+    ] * (SHEET_ROWS - 1 - len(rows))  # data first, then empty rows to the real sheet's height
     assert (
         len(rows) == 13 and sum(r[-1] for r in rows) == 3 == manifest["cpa_audit"]["abnormal_rows"]
     )
-    true_set = {t for t, _ in AUDIT_STATEMENTS}
+    assert all(re.fullmatch(r"R[1-5]_[12]", r[0]) for r in rows)
+    assert len({r[0] for r in rows}) < len(rows)  # sessions repeat, as in the real file
+    true_set = {audit_statement(st, True) for st in AUDIT_STATEMENTS}
+    false_set = {audit_statement(st, False) for st in AUDIT_STATEMENTS}
     for r in rows:
         statements, combos, a_no = r[3:7], r[9:15], r[15]
         assert combos == ("アイ", "アウ", "アエ", "イウ", "イエ", "ウエ") and r[7] is r[8] is None
+        assert set(statements) <= true_set | false_set
         want = "誤っている" not in r[2]
         picked = {m for m, s in zip("アイウエ", statements, strict=True) if (s in true_set) == want}
         assert "".join(sorted(picked, key="アイウエ".index)) == combos[a_no - 1]
     loaded = docs(out, manifest, "cpa_audit")
-    kept = [r for r in rows if r[-1] == 0]
-    assert [d["id"] for d in loaded] == [str(r[0]) for r in kept]
-    assert [d["gold"] for d in loaded] == [r[15] - 1 for r in kept]
+    kept = [(n, r) for n, r in enumerate(sheet_rows, 2) if r in rows and r[-1] == 0]
+    assert [d["id"] for d in loaded] == [f"{r[0]}:row{n}" for n, r in kept]
+    assert [d["gold"] for d in loaded] == [r[15] - 1 for _, r in kept]
+
+
+def test_cpa_and_some_fp2_prompts_exceed_the_embedded_window(bench, training):
+    """Almost every real CPA prompt and a third of real FP2 prompts run past a 512-token window,
+    so the stand-ins must too: the window's cut is then exercised in every embedded run. Tokens
+    are counted the embedded way: a byte-level BPE of params' vocabulary size trained on
+    training records, not on the benchmarks."""
+    out, manifest, _ = bench
+    texts = [m["content"] for r in training for m in r["messages"]]
+    tokenizer = train_tokenizer(texts, repo_section("model")["tokenizer"]["vocab_size"])
+    window = repo_section("evaluate")["max_length"]
+
+    def n_tokens(doc: dict) -> int:
+        return len(tokenizer(doc["prompt"], add_special_tokens=False)["input_ids"])
+
+    assert all(n_tokens(d) > window for d in docs(out, manifest, "cpa_audit"))
+    fp2 = docs(out, manifest, "fp2")
+    long = [d for d in fp2 if n_tokens(d) > window]
+    assert len(long) == round(len(fp2) / 3)
+    assert all("〈" in d["prompt"] for d in long)  # the items with a 〈資料〉 block
 
 
 EDINET_FIELDS = {

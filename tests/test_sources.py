@@ -135,34 +135,62 @@ def test_security_sales_1_mixes_two_and_four_way_items():
     assert "D: イ、ロ及びハのすべてが正しい。\n\n【答え】\n" in docs[2]["prompt"]
 
 
-CPA_HEADER = [None, "key", "question", "ア", "イ", "ウ", "エ", "オ", "カ", 1, 2, 3, 4, 5, 6]
+CPA_OPTIONS = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # what openpyxl reads from the real file
+CPA_HEADER = [None, "key", "question", "ア", "イ", "ウ", "エ", "オ", "カ", *CPA_OPTIONS]
 CPA_HEADER += ["a_no", "abnormal_flg"]
 CPA_ROWS = [
-    [0, "2023_1", "監査に関する次の記述のうち、正しいものの組合せを選びなさい。", "記述ア。",
+    ["R5_2", 1, "監査に関する次の記述のうち、正しいものの組合せを選びなさい。", "記述ア。",
      "記述イ。", "記述ウ。", "記述エ。", None, None, "アイ", "アウ", "アエ", "イウ", "イエ",
      "ウエ", 3, 0],
-    [1, "2023_1", "不適切な問題。", "a", "b", "c", "d", None, None, "アイ", "アウ", "アエ",
+    ["R5_2", 2, "不適切な問題。", "a", "b", "c", "d", None, None, "アイ", "アウ", "アエ",
      "イウ", "イエ", "ウエ", 1, 1],
-    [2, "2023_1", None, None, None, None, None, None, None, None, None, None, None, None, None,
+    ["R5_2", 3, None, None, None, None, None, None, None, None, None, None, None, None, None,
      None, 0],
-    [3, "2023_2", "誤っているものの組合せを選びなさい。", "第一。", "第二。", "第三。", "第四。",
+    ["R5_2", 4, "誤っているものの組合せを選びなさい。", "第一。", "第二。", "第三。", "第四。",
      "第五。", None, "アイ", "ウエ", "アオ", "イオ", "ウオ", None, 5, 0],
 ]  # fmt: skip
+CPA_EMPTY_ROWS = 6  # the real sheet runs on past its data with empty rows
 
 
-def write_cpa(path: Path) -> Path:
+def write_cpa(path: Path, options: list = CPA_OPTIONS, rows: list = CPA_ROWS) -> Path:
+    """A workbook in the real layout: float option headers, items sharing a session in the
+    first column, then empty rows (as openpyxl reads the real one)."""
     book = openpyxl.Workbook()
-    for row in [CPA_HEADER, *CPA_ROWS]:
+    header = [*CPA_HEADER[:9], *options, *CPA_HEADER[15:]]
+    for row in [header, *rows]:
         book.active.append(row)
+    for _ in range(CPA_EMPTY_ROWS):
+        book.active.append([None] * len(header))
     book.save(path)
+    if all(isinstance(o, float) for o in options):  # openpyxl would save 1.0 as 1
+        _spell_header_floats(path)
     return path
+
+
+def _spell_header_floats(path: Path) -> None:
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = re.sub(rb'(<c r="[A-Z]+1" t="n"><v>)([1-6])(</v>)', rb"\g<1>\g<2>.0\g<3>",
+                          parts[sheet])  # fmt: skip
+    with zipfile.ZipFile(path, "w") as z:
+        for name, blob in parts.items():
+            z.writestr(name, blob)
+
+
+def test_cpa_workbook_reads_like_the_real_one(tmp_path):
+    book = openpyxl.load_workbook(write_cpa(tmp_path / "CPA_AUDIT.xlsx"), read_only=True)
+    header, *rows = list(book.worksheets[0].iter_rows(values_only=True))
+    assert list(header[9:15]) == CPA_OPTIONS and all(type(h) is float for h in header[9:15])
+    assert len(rows) == len(CPA_ROWS) + CPA_EMPTY_ROWS and set(rows[-1]) == {None}
 
 
 def test_cpa_audit_xlsx_drops_abnormal_and_empty_rows(tmp_path):
     docs = load_docs("cpa_audit", SourceSpec(path=str(write_cpa(tmp_path / "CPA_AUDIT.xlsx"))))
-    assert [d["id"] for d in docs] == ["0", "3"]  # row 1 abnormal_flg = 1, row 2 no question
+    # row 3 abnormal_flg = 1, row 4 no question, rows 6-11 empty; ids: session and sheet row
+    assert [d["id"] for d in docs] == ["R5_2:row2", "R5_2:row5"]
     assert docs[0] == {
-        "id": "0",
+        "id": "R5_2:row2",
         "prompt": "以下の問題の答えとして適切な記号の組み合わせを選択肢から選んでアルファベットで"
         "答えなさい。\n\n\n【問題】\n監査に関する次の記述のうち、正しいものの組合せを選びなさい。\n"
         "ア: 記述ア。\nイ: 記述イ。\nウ: 記述ウ。\nエ: 記述エ。\n"
@@ -174,6 +202,31 @@ def test_cpa_audit_xlsx_drops_abnormal_and_empty_rows(tmp_path):
     assert "エ: 第四。\nオ: 第五。\n\n【選択肢】" in docs[1]["prompt"]
     assert "E: ウオ\nF: nan\n\n【答え】\n" in docs[1]["prompt"] and docs[1]["gold"] == 4
     assert load_docs("cpa_audit", SourceSpec(path=str(tmp_path))) == docs  # folder
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[1, 2, 3, 4, 5, 6], [str(i) for i in range(1, 7)], [f"{i}.0" for i in range(1, 7)]],
+)
+def test_cpa_option_headers_read_alike_in_every_spelling(tmp_path, options):
+    floats = load_docs("cpa_audit", SourceSpec(path=str(write_cpa(tmp_path / "a.xlsx"))))
+    other = load_docs("cpa_audit", SourceSpec(path=str(write_cpa(tmp_path / "b.xlsx", options))))
+    assert other == floats and len(floats) == 2
+
+
+def test_cpa_ids_are_unique_where_sessions_repeat(tmp_path):
+    item = CPA_ROWS[0]
+    rows = [[session, k, *item[2:]] for session in ("R4_1", "R5_2") for k in range(1, 4)]
+    docs = load_docs("cpa_audit", SourceSpec(path=str(write_cpa(tmp_path / "c.xlsx", rows=rows))))
+    ids = [d["id"] for d in docs]
+    assert ids == [f"{s}:row{n}" for s, n in [("R4_1", 2), ("R4_1", 3), ("R4_1", 4),
+                                             ("R5_2", 5), ("R5_2", 6), ("R5_2", 7)]]  # fmt: skip
+
+
+def test_cpa_bad_header_names_the_file_and_column(tmp_path):
+    path = write_cpa(tmp_path / "CPA_AUDIT.xlsx", ["1", "2", "3", "4", "5", "six"])
+    with pytest.raises(SourceError, match=r"CPA_AUDIT\.xlsx: header row has no column \['6'\]"):
+        load_docs("cpa_audit", SourceSpec(path=str(path)))
 
 
 EDINET_FILES = {
@@ -380,3 +433,55 @@ def test_edinet_protocol_constants():
     assert edinet.INDUSTRY.question.endswith("回答:")
     no, yes = edinet.BINARY_CHOICES
     assert (no, yes) == ("いいえ", "はい")  # index 1 = the positive class
+
+
+def _twice_jsonl(tmp_path: Path, rel: str, edit=lambda row: row) -> str:
+    rows = [edit(r) for r in raw_rows(rel)]
+    target = tmp_path / Path(rel).name
+    target.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows * 2))
+    return str(target)
+
+
+def _same_ids_data_json(tmp_path: Path, rel: str) -> str:
+    data = json.loads((RAW / rel).read_text(encoding="utf-8"))
+    data["data"] = [{**row, "id": 7} for row in data["data"]]  # a data.json repeating an id
+    target = tmp_path / "data.json"
+    target.write_text(json.dumps(data, ensure_ascii=False))
+    return str(target)
+
+
+def _same_document_twice(tmp_path: Path, rel: str) -> str:
+    folder = tmp_path / "chabsa"
+    folder.mkdir()
+    for name in ("e00001_ann.json", "e00001_copy_ann.json"):  # same header document_id
+        shutil.copy(RAW / rel, folder / name)
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    ("task", "rel", "make", "n"),
+    [
+        ("gsm8k", "gsm8k/test.jsonl", _twice_jsonl, 6),
+        ("chabsa", "chabsa/e00001_ann.json", _same_document_twice, 4),
+        ("cma_basics", "cma_basics/data.json", _same_ids_data_json, 3),
+        ("fp2", "fp2/data.json", _same_ids_data_json, 3),
+        ("security_sales_1", "security_sales_1/data.json", _same_ids_data_json, 3),
+        ("edinet_fraud", EDINET_FILES["edinet_fraud"], _twice_jsonl, 6),
+        ("edinet_earnings", EDINET_FILES["edinet_earnings"], _twice_jsonl, 6),
+        ("edinet_industry", EDINET_FILES["edinet_industry"], _twice_jsonl, 6),
+    ],
+)
+def test_every_reader_gives_unique_ids_where_the_raw_ids_repeat(tmp_path, task, rel, make, n):
+    docs = load_docs(task, SourceSpec(path=make(tmp_path, rel)))
+    ids = [d["id"] for d in docs]
+    assert len(ids) == n and len(set(ids)) == n, ids
+    first = [d["id"] for d in load_docs(task, SourceSpec(path=str(RAW / rel)))]
+    if task not in ("cma_basics", "fp2", "security_sales_1"):  # their fixture ids differ
+        assert ids[: len(first)] == first  # the first occurrence keeps its id: stable
+
+
+def test_edinet_rows_without_doc_id_are_numbered_uniquely(tmp_path):
+    rel = EDINET_FILES["edinet_industry"]
+    path = _twice_jsonl(tmp_path, rel, lambda row: {k: v for k, v in row.items() if k != "doc_id"})
+    ids = [d["id"] for d in load_docs("edinet_industry", SourceSpec(path=path))]
+    assert ids == [str(i) for i in range(6)]

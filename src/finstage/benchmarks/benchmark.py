@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from finstage.benchmarks.lmeval import Doc, TextTask
+from finstage.benchmarks.lmeval import Doc, Scorer, TextTask
 from finstage.benchmarks.standin import StandIns
 from finstage.benchmarks.transport import SourceSpec
 
@@ -48,6 +48,11 @@ class Benchmark(Block, ABC):
     @abstractmethod
     def text_tasks(self, docs: list[Doc], settings: TaskSettings) -> list[TextTask]:
         """The lm-eval tasks that score `docs` into this benchmark's metrics block."""
+
+    @abstractmethod
+    def scorers(self) -> dict[str, Scorer]:
+        """lm-eval task name -> its scorer, for each task `text_tasks` builds: what rescoring the
+        logged predictions needs, without the docs."""
 
     @abstractmethod
     def item_text(self, doc: Doc) -> str:

@@ -21,16 +21,17 @@ from typing import Any
 
 from finstage.benchmarks.benchmark import Benchmark, TaskSettings
 from finstage.benchmarks.lmeval import (
+    MULTIPLE_CHOICE,
     Doc,
+    Scorer,
     Statistic,
     TextTask,
-    argmax,
-    metric_list,
+    choice_item,
     pair_accuracy,
     pair_statistic,
-    task_config,
+    text_task,
 )
-from finstage.benchmarks.rawfile import field
+from finstage.benchmarks.rawfile import field, unique_ids
 from finstage.benchmarks.standin import StandIns, edinet_codes
 from finstage.benchmarks.transport import RawLayout, Row, SourceError, SourceSpec, load_rows
 from finstage.config import require
@@ -46,6 +47,7 @@ SCORES: dict[str, Statistic] = {
     "harness_f1": pair_statistic(harness_chabsa_f1),
     "acc": pair_accuracy,
 }
+SCORER = Scorer(choice_item(*SCORES), SCORES)
 
 
 @dataclass
@@ -293,7 +295,7 @@ def _docs(rows: list[Row]) -> list[Doc]:
                     f"{doc_id}-{sentence_id}-{o_index}", opinion, text, f"{at}.opinions[{o_index}]"
                 )
                 docs.append(doc)
-    return docs
+    return unique_ids(docs)
 
 
 def _opinion(doc_id: str, opinion: dict[str, Any], sentence: str, where: str) -> Doc:
@@ -310,13 +312,9 @@ def _opinion(doc_id: str, opinion: dict[str, Any], sentence: str, where: str) ->
 
 
 def gold(doc: Doc) -> int:
+    """The choice index of the polarity; neutral is pfnet's -100, a class never predicted."""
     polarity = doc["polarity"]
     return CHOICES.index(polarity) if polarity in CHOICES else NEUTRAL_GOLD
-
-
-def score_item(doc: Doc, results: list[tuple[float, bool]]) -> dict[str, Any]:
-    pair = (gold(doc), argmax(results))
-    return {"harness_f1": pair, "acc": pair}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -343,19 +341,25 @@ class Chabsa(Benchmark):
         return _docs(load_rows(self.name, spec, _LAYOUT))
 
     def text_tasks(self, docs: list[Doc], settings: TaskSettings) -> list[TextTask]:
-        config = task_config(
+        # lm-eval's own target (doc_to_target) must index a choice, so neutral items give it 0;
+        # it is never scored or logged: gold() is what the scorer and the predictions see.
+        task = text_task(
             "chabsa",
+            self.name,
             docs,
-            output_type="multiple_choice",
+            gold,
+            SCORER,
+            output_type=MULTIPLE_CHOICE,
             description=DESCRIPTION,
             doc_to_text="センテンス: {{sentence}}\nターゲット: {{target}}\n回答:",
             doc_to_choice=CHOICES,
-            doc_to_target=lambda doc: max(gold(doc), 0),  # logging only; scoring uses gold
+            doc_to_target=lambda doc: max(gold(doc), 0),
             target_delimiter=" ",
-            process_results=score_item,
-            metric_list=metric_list(SCORES),
         )
-        return [TextTask("chabsa", self.name, config, SCORES)]
+        return [task]
+
+    def scorers(self) -> dict[str, Scorer]:
+        return {"chabsa": SCORER}
 
     def item_text(self, doc: Doc) -> str:
         return doc["sentence"]

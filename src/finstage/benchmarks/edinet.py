@@ -26,16 +26,19 @@ from finstage.benchmarks.benchmark import Benchmark, TaskSettings
 from finstage.benchmarks.edinet_answers import answer_probability
 from finstage.benchmarks.edinet_figures import INDUSTRIES, stand_in_rows
 from finstage.benchmarks.lmeval import (
+    GENERATE_UNTIL,
+    MULTIPLE_CHOICE,
     Doc,
+    Scorer,
     Statistic,
     TextTask,
-    argmax,
-    metric_list,
+    choice_item,
     pair_accuracy,
     pair_roc_auc,
-    task_config,
+    prediction,
+    text_task,
 )
-from finstage.benchmarks.rawfile import field, table_files, table_rows
+from finstage.benchmarks.rawfile import field, table_files, table_rows, unique_ids
 from finstage.benchmarks.standin import ItemCount, StandIns, jsonl
 from finstage.benchmarks.transport import RawLayout, SourceError, SourceSpec, load_rows
 from finstage.config import require
@@ -125,33 +128,60 @@ class EdinetTask(Benchmark):
             context = "\n".join(f"{s}: {v if cut is None else v[:cut]}" for s, v in sheets)
             doc_id = str(row.get("doc_id") or i)
             docs.append({"id": doc_id, **self.read_gold(row, where), "context": context})
-        return docs
+        return unique_ids(docs)
 
     def item_text(self, doc: Doc) -> str:
         return doc["context"]
 
 
+def p_positive(lls: Sequence[float]) -> float:
+    """P(positive answer) from the two answers' log-likelihoods (no, yes), normalised over the
+    pair: a logistic of their difference, computed without overflow however far apart they are.
+    Two -inf (an unscorable item) say nothing: 0.5."""
+    negative, positive = lls
+    if math.isinf(negative) and math.isinf(positive) and negative == positive:
+        return 0.5
+    diff = negative - positive
+    if diff > 0:
+        odds = math.exp(-diff)
+        return odds / (1.0 + odds)
+    return 1.0 / (1.0 + math.exp(diff))
+
+
 def positive_probability(results: Sequence[tuple[float, bool]]) -> float:
-    """P(positive answer) from the two answers' log-likelihoods, normalised over the pair."""
-    negative, positive = (ll for ll, _ in results)
-    return 1.0 / (1.0 + math.exp(negative - positive))
+    """`p_positive` of lm-eval's (loglik, is_greedy) results."""
+    return p_positive(prediction(MULTIPLE_CHOICE, results))
 
 
-def score_binary(doc: Doc, results: list[tuple[float, bool]]) -> dict[str, Any]:
-    return {"roc_auc": (doc["label"], positive_probability(results))}
+def binary_item(label: int, lls: Sequence[float]) -> dict[str, Any]:
+    return {"roc_auc": (label, p_positive(lls))}
 
 
-def score_generation(doc: Doc, results: list[str]) -> dict[str, Any]:
+def generated_item(label: int, text: str) -> dict[str, Any]:
     """An unparseable answer is scored as an uninformative 0.5, and counted, never dropped."""
-    prob = answer_probability(results[0])
+    prob = answer_probability(text)
     return {
-        "gen_roc_auc": (doc["label"], prob if prob is not None else 0.5),
+        "gen_roc_auc": (label, prob if prob is not None else 0.5),
         "parsed": float(prob is not None),
     }
 
 
-def score_industry(doc: Doc, results: list[tuple[float, bool]]) -> dict[str, Any]:
-    return {"acc": (INDUSTRIES.index(doc["industry"]), argmax(results))}
+def score_generation(doc: Doc, results: list[str]) -> dict[str, Any]:
+    """lm-eval's process_results for the generation protocol."""
+    return generated_item(doc["label"], prediction(GENERATE_UNTIL, results))
+
+
+BINARY_SCORER = Scorer(binary_item, LOGLIKELIHOOD_SCORES)
+GENERATION_SCORER = Scorer(generated_item, GENERATION_SCORES, parsed="parsed")
+INDUSTRY_SCORER = Scorer(choice_item(*INDUSTRY_SCORES), INDUSTRY_SCORES)
+
+
+def _label(doc: Doc) -> int:
+    return doc["label"]
+
+
+def _industry(doc: Doc) -> int:
+    return INDUSTRIES.index(doc["industry"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,31 +198,34 @@ class EdinetBinary(EdinetTask):
         return {"label": label}
 
     def text_tasks(self, docs: list[Doc], settings: TaskSettings) -> list[TextTask]:
-        loglikelihood = task_config(
+        scorers = self.scorers()
+        loglikelihood = text_task(
+            self.name,
             self.name,
             docs,
-            output_type="multiple_choice",
+            _label,
+            scorers[self.name],
+            output_type=MULTIPLE_CHOICE,
             doc_to_text=lambda doc: f"{doc['context']}\n\n{self.question}",
             doc_to_choice=list(BINARY_CHOICES),
-            doc_to_target=lambda doc: doc["label"],
+            doc_to_target=_label,
             target_delimiter=" ",
-            process_results=score_binary,
-            metric_list=metric_list(LOGLIKELIHOOD_SCORES),
         )
-        generation = task_config(
+        generation = text_task(
             f"{self.name}_gen",
+            self.name,
             docs,
-            output_type="generate_until",
+            _label,
+            scorers[f"{self.name}_gen"],
+            output_type=GENERATE_UNTIL,
             doc_to_text=lambda doc: f"{doc['context']}\n\n{self.instruction}",
-            doc_to_target=lambda doc: doc["label"],
+            doc_to_target=_label,
             generation_kwargs={"until": ["\n\n\n"], "max_gen_toks": settings.edinet_max_gen_toks},
-            process_results=score_generation,
-            metric_list=metric_list(GENERATION_SCORES, ["parsed"]),
         )
-        return [
-            TextTask(self.name, self.name, loglikelihood, LOGLIKELIHOOD_SCORES),
-            TextTask(f"{self.name}_gen", self.name, generation, GENERATION_SCORES, parsed="parsed"),
-        ]
+        return [loglikelihood, generation]
+
+    def scorers(self) -> dict[str, Scorer]:
+        return {self.name: BINARY_SCORER, f"{self.name}_gen": GENERATION_SCORER}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,18 +243,22 @@ class EdinetIndustry(EdinetTask):
         return {"industry": industry}
 
     def text_tasks(self, docs: list[Doc], settings: TaskSettings) -> list[TextTask]:
-        config = task_config(
+        task = text_task(
+            self.name,
             self.name,
             docs,
-            output_type="multiple_choice",
+            _industry,
+            INDUSTRY_SCORER,
+            output_type=MULTIPLE_CHOICE,
             doc_to_text=lambda doc: f"{doc['context']}\n\n{self.question}",
             doc_to_choice=list(INDUSTRIES),
-            doc_to_target=lambda doc: INDUSTRIES.index(doc["industry"]),
+            doc_to_target=_industry,
             target_delimiter=" ",
-            process_results=score_industry,
-            metric_list=metric_list(INDUSTRY_SCORES),
         )
-        return [TextTask(self.name, self.name, config, INDUSTRY_SCORES)]
+        return [task]
+
+    def scorers(self) -> dict[str, Scorer]:
+        return {self.name: INDUSTRY_SCORER}
 
 
 FRAUD = EdinetBinary(

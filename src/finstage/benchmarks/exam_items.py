@@ -92,6 +92,102 @@ def table_statement(rng: random.Random, table: TermTable, term: str, true: bool)
     return table.say(term, term if true else rng.choice(others))
 
 
+# ---------------------------------------------------------------- FP2 〈資料〉 blocks
+# A third of the real FP2 prompts carry a data block and run past a 512-token window; these
+# make the stand-in's long items. Each figure is computed, so the block reads consistently.
+
+
+def _coefficients(rng: random.Random) -> str:
+    rate = rng.choice([1, 2, 3, 4, 5])
+    r = rate / 100
+    rows = [
+        f"〈係数早見表（年利{rate}．０％）〉",
+        "期間　終価係数　現価係数　年金終価係数　減債基金係数　資本回収係数　年金現価係数",
+    ]
+    for years in (5, 10, 15, 20, 25, 30):
+        fv, pv = (1 + r) ** years, (1 + r) ** -years
+        annuity_fv, annuity_pv = (fv - 1) / r, (1 - pv) / r
+        values = (fv, pv, annuity_fv, 1 / annuity_fv, 1 / annuity_pv, annuity_pv)
+        rows.append(f"{years}年　" + "　".join(f"{v:.3f}" for v in values))
+    rows.append("※記載されている数値は正しいものとする。")
+    return "\n".join(rows)
+
+
+def _income(rng: random.Random) -> str:
+    salary, dividend = rng.randint(40, 120) * 10, rng.randint(5, 60)
+    rent, prize, pension = rng.randint(60, 240), rng.randint(60, 300), rng.randint(70, 200)
+    return "\n".join(
+        [
+            f"〈Ａさんの令和{rng.randint(3, 6)}年分の収入等に関する資料〉",
+            f"・給与収入：{salary:,}万円（勤務先から受け取ったもの。源泉徴収済み）",
+            f"・上場株式の配当金：{dividend}万円（申告分離課税を選択していない）",
+            f"・賃貸アパートの家賃収入：{rent}万円（必要経費{rent // 3}万円）",
+            f"・懸賞の賞金：{prize}万円（懸賞に当選して一時に受け取ったもの）",
+            f"・公的年金：{pension}万円（老齢基礎年金として受け取ったもの）",
+            "※Ａさんは青色申告者ではなく、上記以外に所得はないものとする。",
+            "※記載のない事項については考慮しないものとする。",
+        ]
+    )
+
+
+def _company(rng: random.Random) -> str:
+    eps, bps = rng.randint(40, 300), rng.randint(600, 4000)
+    price, dps = eps * rng.randint(8, 30), rng.randint(10, eps // 2 + 10)
+    assets = rng.randint(200, 900) * 100
+    equity, current = assets * rng.randint(30, 60) // 100, assets * rng.randint(30, 50) // 100
+    liabilities = current * rng.randint(50, 90) // 100
+    sales = assets * rng.randint(60, 150) // 100
+    operating = sales * rng.randint(3, 12) // 100
+    year = rng.randint(2021, 2024)
+    return "\n".join(
+        [
+            f"〈Ｘ社の財務データ（{year}年３月期、連結）〉",
+            f"・株価：{price:,}円　発行済株式数：{rng.randint(10, 90) * 1000:,}万株",
+            f"・１株当たり当期純利益：{eps}円　１株当たり純資産：{bps:,}円",
+            f"・１株当たり年間配当金：{dps}円（中間配当を含む）",
+            f"・売上高：{sales:,}百万円　営業利益：{operating:,}百万円",
+            f"・総資産：{assets:,}百万円　自己資本：{equity:,}百万円",
+            f"・流動資産：{current:,}百万円　流動負債：{liabilities:,}百万円",
+            f"・前期（{year - 1}年３月期）の総資産：{assets * rng.randint(85, 99) // 100:,}百万円",
+            f"・従業員数：{rng.randint(300, 9000):,}名　決算期：毎年３月末日",
+            "※株価は期末日の終値とする。",
+            "※記載のない事項については考慮しないものとする。",
+        ]
+    )
+
+
+def _bond(rng: random.Random) -> str:
+    coupon, years = rng.choice([0.3, 0.5, 1.0, 1.5, 2.0]), rng.randint(3, 10)
+    bought, sold = rng.randint(9800, 10200) / 100, rng.randint(9800, 10300) / 100
+    return "\n".join(
+        [
+            "〈固定利付債券の発行条件等〉",
+            f"・表面利率：年{coupon}％　利払い：年１回　償還期限：{years}年",
+            "・発行価格：額面100円につき100.00円",
+            f"・購入価格：額面100円につき{bought:.2f}円（既発債を購入）",
+            f"・売却価格：額面100円につき{sold:.2f}円（購入から{rng.randint(1, years - 1)}年後）",
+            f"・発行体：Ｙ株式会社（格付：{rng.choice(['ＡＡ', 'Ａ', 'ＢＢＢ'])}）　額面：100万円",
+            f"・購入時の市場金利（同年限の国債利回り）：年{rng.randint(1, 15) / 10:.1f}％",
+            "・購入日及び売却日は利払日の直後とし、経過利子は考慮しない。",
+            "※税金や手数料等は考慮せず、利回りは単利で計算するものとする。",
+            "※記載のない事項については考慮しないものとする。",
+        ]
+    )
+
+
+FP2_MATERIAL = {  # the term table's topic -> its data block
+    "ライフプランニングで用いる係数": _coefficients,
+    "所得税の所得区分": _income,
+    "財務指標・投資指標": _company,
+    "債券の利回り": _bond,
+}
+
+
+def fp2_material(rng: random.Random, table: TermTable) -> str:
+    """A 〈資料〉 block on `table`'s topic, shown before an FP2 item's statements."""
+    return FP2_MATERIAL[table.topic](rng)
+
+
 # ---------------------------------------------------------------- numeric templates
 
 

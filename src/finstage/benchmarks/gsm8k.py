@@ -13,8 +13,16 @@ from dataclasses import dataclass
 
 from finstage.answers import extract_flexible, extract_strict, numbers_equal
 from finstage.benchmarks.benchmark import Benchmark, TaskSettings
-from finstage.benchmarks.lmeval import Doc, Statistic, TextTask, metric_list, task_config
-from finstage.benchmarks.rawfile import field, table_files, table_rows
+from finstage.benchmarks.lmeval import (
+    GENERATE_UNTIL,
+    Doc,
+    Scorer,
+    Statistic,
+    TextTask,
+    prediction,
+    text_task,
+)
+from finstage.benchmarks.rawfile import field, table_files, table_rows, unique_ids
 from finstage.benchmarks.standin import StandIns, jsonl
 from finstage.benchmarks.transport import RawLayout, Row, SourceError, SourceSpec, load_rows
 from finstage.config import require
@@ -75,16 +83,28 @@ def gold_number(answer: str) -> str:
     return answer.split("####")[-1].strip().replace(",", "")
 
 
-def score_item(doc: Doc, results: list[str]) -> dict[str, float]:
-    """Strict (boxed) and flexible (last number) exact match; `parsed` is "a box was found"."""
-    gold = gold_number(doc["answer"])
-    strict = extract_strict(results[0])
-    flexible = strict if strict is not None else extract_flexible(results[0])
+def score_answer(gold: str, text: str) -> dict[str, float]:
+    """Strict (boxed) and flexible (last number) exact match of `text` against the gold number;
+    `parsed` is "a box was found"."""
+    strict = extract_strict(text)
+    flexible = strict if strict is not None else extract_flexible(text)
     return {
         "em_strict": float(strict is not None and numbers_equal(strict, gold)),
         "em_flexible": float(flexible is not None and numbers_equal(flexible, gold)),
         "parsed": float(strict is not None),
     }
+
+
+SCORER = Scorer(score_answer, SCORES, parsed="parsed")
+
+
+def gold(doc: Doc) -> str:
+    return gold_number(doc["answer"])
+
+
+def score_item(doc: Doc, results: list[str]) -> dict[str, float]:
+    """lm-eval's process_results: `score_answer` of the doc's gold and the generation."""
+    return score_answer(gold(doc), prediction(GENERATE_UNTIL, results))
 
 
 def _docs(rows: list[Row]) -> list[Doc]:
@@ -98,7 +118,7 @@ def _docs(rows: list[Row]) -> list[Doc]:
         docs.append(
             {"id": str(i), "question": field(row, where, "question", str), "answer": answer}
         )
-    return docs
+    return unique_ids(docs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,17 +144,21 @@ class Gsm8k(Benchmark):
         return _docs(load_rows(self.name, spec, _LAYOUT))
 
     def text_tasks(self, docs: list[Doc], settings: TaskSettings) -> list[TextTask]:
-        config = task_config(
+        task = text_task(
             "gsm8k_ja",
+            self.name,
             docs,
-            output_type="generate_until",
+            gold,
+            SCORER,
+            output_type=GENERATE_UNTIL,
             doc_to_text=PROMPT,
             doc_to_target="{{answer}}",
             generation_kwargs={"until": ["</Answer>"], "max_gen_toks": settings.gsm8k_max_gen_toks},
-            process_results=score_item,
-            metric_list=metric_list(SCORES, ["parsed"]),
         )
-        return [TextTask("gsm8k_ja", self.name, config, SCORES, parsed="parsed")]
+        return [task]
+
+    def scorers(self) -> dict[str, Scorer]:
+        return {"gsm8k_ja": SCORER}
 
     def item_text(self, doc: Doc) -> str:
         return doc["question"]

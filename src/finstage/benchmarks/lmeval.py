@@ -1,10 +1,13 @@
-"""lm-eval task configs built in Python from already-loaded docs, and their per-item statistics.
+"""lm-eval task configs built in Python from already-loaded docs, and their per-item scorers.
 
 Configs are plain dicts handed to lm-eval's TaskManager with a `custom_dataset`, so no task ever
-resolves to a hub dataset or a hub metric. Each task's `process_results` returns per-item
-values; the statistic over those items (mean, macro-F1, ROC-AUC) is the aggregation, and the
-same items are resampled for the confidence intervals. Each context goes through the
-checkpoint's chat template in the LM adapter, the same way for every checkpoint.
+resolves to a hub dataset or a hub metric. Each task scores an item with ONE function of
+(gold, prediction): the gold in its scoring form (`TextTask.gold` of the doc) and the model's
+raw output (the generated text, or each choice's log-likelihood). lm-eval's `process_results`
+calls it, and so does `finstage.evaluate.rescore` on the logged predictions, so the metrics file
+and the predictions file cannot drift apart. The statistic over those per-item values (mean,
+macro-F1, ROC-AUC) is the aggregation, and the same items are resampled for the confidence
+intervals.
 """
 
 from __future__ import annotations
@@ -20,17 +23,76 @@ from finstage.scoring import accuracy, mean, roc_auc
 
 Doc = dict[str, Any]  # one normalised benchmark item, as lm-eval's dataset row
 Statistic = Callable[[Sequence[Any]], float]
+# (gold in scoring form, prediction) -> per-item values, one per score (plus `parsed`)
+ItemScore = Callable[[Any, Any], dict[str, Any]]
+MULTIPLE_CHOICE = "multiple_choice"
+GENERATE_UNTIL = "generate_until"
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """How one task scores an item and turns the items into scores.
+
+    `item(gold, prediction)`: a prediction is the generated text (generate_until) or the list of
+    each choice's log-likelihood (multiple_choice), exactly what the predictions file logs.
+    """
+
+    item: ItemScore
+    scores: dict[str, Statistic]  # per-item key -> statistic; the first is the block's primary
+    parsed: str | None = None  # per-item key (0/1) whose mean is the block's parse coverage
 
 
 @dataclass(frozen=True)
 class TextTask:
-    """One lm-eval task: its config and the statistic of each per-item value it returns."""
+    """One lm-eval task: its config, the block it scores into, its gold and its scorer."""
 
     name: str  # lm-eval task name
     block: str  # metrics/<ckpt>.json block it contributes to
     config: dict[str, Any]
-    scores: dict[str, Statistic]  # per-item key -> statistic; the first is the block's primary
-    parsed: str | None = None  # per-item key (0/1) whose mean is the block's parse coverage
+    gold: Callable[[Doc], Any]  # the doc's gold in the form `scorer.item` takes
+    scorer: Scorer
+
+    @property
+    def scores(self) -> dict[str, Statistic]:
+        return self.scorer.scores
+
+    @property
+    def parsed(self) -> str | None:
+        return self.scorer.parsed
+
+
+def prediction(output_type: str, results: Sequence[Any]) -> Any:
+    """What the model said, as scorers take it and the predictions file logs it: the text of a
+    generation, or the log-likelihood of each choice (lm-eval passes (loglik, is_greedy))."""
+    if output_type == MULTIPLE_CHOICE:
+        return [float(r[0]) for r in results]
+    return results[0] if results else ""
+
+
+def text_task(
+    name: str,
+    block: str,
+    docs: list[Doc],
+    gold: Callable[[Doc], Any],
+    scorer: Scorer,
+    **fields: Any,
+) -> TextTask:
+    """A task whose lm-eval `process_results` is `scorer.item(gold(doc), prediction)`; `fields`
+    are the rest of the lm-eval config (output_type, doc_to_text, ...)."""
+    output_type = fields["output_type"]
+
+    def process_results(doc: Doc, results: Sequence[Any]) -> dict[str, Any]:
+        return scorer.item(gold(doc), prediction(output_type, results))
+
+    extra = [scorer.parsed] if scorer.parsed is not None else []
+    config = task_config(
+        name,
+        docs,
+        process_results=process_results,
+        metric_list=metric_list(scorer.scores, extra),
+        **fields,
+    )
+    return TextTask(name, block, config, gold, scorer)
 
 
 def pair_statistic(fn: Callable[[list, list], float]) -> Statistic:
@@ -71,7 +133,16 @@ def metric_list(scores: dict[str, Statistic], extra: Sequence[str] = ()) -> list
     return metrics + [{"metric": m, "aggregation": mean, "higher_is_better": True} for m in extra]
 
 
-def argmax(results: Sequence[tuple[float, bool]]) -> int:
+def argmax(lls: Sequence[float]) -> int:
     """The choice with the highest log-likelihood (the first of equals)."""
-    lls = [ll for ll, _ in results]
     return max(range(len(lls)), key=lls.__getitem__)
+
+
+def choice_item(*keys: str) -> ItemScore:
+    """A multiple-choice item scored as the pair (gold index, chosen index) under each key."""
+
+    def item(gold: Any, lls: Sequence[float]) -> dict[str, Any]:
+        pair = (gold, argmax(lls))
+        return dict.fromkeys(keys, pair)
+
+    return item

@@ -22,17 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from finstage.benchmarks.benchmark import Benchmark, TaskSettings
-from finstage.benchmarks.exam_items import TABLES, choice_row, numeric_item, table_statement
+from finstage.benchmarks.exam_items import (
+    TABLES,
+    choice_row,
+    fp2_material,
+    numeric_item,
+    table_statement,
+)
 from finstage.benchmarks.lmeval import (
+    MULTIPLE_CHOICE,
     Doc,
+    Scorer,
     Statistic,
     TextTask,
-    argmax,
-    metric_list,
+    choice_item,
     pair_accuracy,
-    task_config,
+    text_task,
 )
-from finstage.benchmarks.rawfile import field, read_json
+from finstage.benchmarks.rawfile import field, read_json, unique_ids
 from finstage.benchmarks.standin import ItemCount, StandIns, draw_unique, untargeted
 from finstage.benchmarks.transport import RawLayout, Row, SourceError, SourceSpec, load_rows
 from finstage.config import require
@@ -77,7 +84,9 @@ def _zenkaku(text: str) -> str:
     return text.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
 
 
-def _fp2_item(rng: random.Random) -> tuple[str, dict]:
+def _fp2_item(rng: random.Random, material: bool) -> tuple[str, dict]:
+    """Four numbered statements, one of them the odd one out; with `material`, a 〈資料〉 block
+    on the topic comes first, as in the real FP2 items whose prompts run long."""
     table = rng.choice(TABLES)
     terms = rng.sample([t for t, _ in table.terms], 4)
     want_true = rng.random() < 0.5  # "最も適切" = the one true statement, else the one false one
@@ -89,6 +98,8 @@ def _fp2_item(rng: random.Random) -> tuple[str, dict]:
     kind = "適切" if want_true else "不適切"
     question = f"{table.topic}に関する次の記述のうち、最も{kind}なものはどれか。"
     context = "\n".join(f"{'１２３４'[k]}．{s}" for k, s in enumerate(lines))
+    if material:
+        context = fp2_material(rng, table) + "\n" + context
     return question + "\n" + context, choice_row(question, context, list("１２３４"), odd, "")
 
 
@@ -135,6 +146,19 @@ def _one_kind(make: Callable[[random.Random], tuple[str, dict]]) -> RowDrawer:
         return [{"id": i, **r} for i, r in enumerate(rows)], dropped
 
     return draw
+
+
+FP2_MATERIAL_FRACTION = 1 / 3  # of the real FP2 prompts, about a third carry a data block
+
+
+def _fp2_rows(name: str, sizes: ItemCount, out: StandIns) -> tuple[list[dict], int]:
+    """Plain and 〈資料〉 items (a third, the long ones) in a seeded order, ids 0..n-1."""
+    rng = random.Random(f"finstage-bench:{name}:{out.seed}")
+    n_material = round(sizes.n_items * FP2_MATERIAL_FRACTION)
+    kinds = [True] * n_material + [False] * (sizes.n_items - n_material)
+    rng.shuffle(kinds)
+    rows, dropped = draw_unique(kinds, _fp2_item, rng, out, name)
+    return [{"id": i, **r} for i, r in enumerate(rows)], dropped
 
 
 def _security_sales_rows(
@@ -194,24 +218,23 @@ def _choices(row: dict[str, Any], where: str) -> tuple[list[int], list[str]]:
 # ---------------------------------------------------------------- scoring
 
 
-def score_item(doc: Doc, results: list[tuple[float, bool]]) -> dict[str, Any]:
-    return {"acc": (doc["gold"], argmax(results))}
+SCORER = Scorer(choice_item("acc"), SCORES)
 
 
 def choice_task(name: str, docs: list[Doc]) -> TextTask:
     """A pfnet multiple-choice task: the prompt already holds the description."""
-    config = task_config(
+    return text_task(
+        name,
         name,
         docs,
-        output_type="multiple_choice",
+        lambda doc: doc["gold"],
+        SCORER,
+        output_type=MULTIPLE_CHOICE,
         doc_to_text=lambda doc: doc["prompt"],
         doc_to_choice=lambda doc: doc["choices"],
         doc_to_target=lambda doc: doc["gold"],
         target_delimiter="",
-        process_results=score_item,
-        metric_list=metric_list(SCORES),
     )
-    return TextTask(name, name, config, SCORES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,7 +260,8 @@ class PfnetExam(Benchmark):
         )
 
     def load_docs(self, spec: SourceSpec, settings: TaskSettings | None = None) -> list[Doc]:
-        return [self._doc(where, row) for where, row in load_rows(self.name, spec, _LAYOUT)]
+        rows = load_rows(self.name, spec, _LAYOUT)
+        return unique_ids([self._doc(where, row) for where, row in rows])
 
     def _doc(self, where: str, row: dict[str, Any]) -> Doc:
         question = field(row, where, "question", str)
@@ -262,6 +286,9 @@ class PfnetExam(Benchmark):
     def text_tasks(self, docs: list[Doc], settings: TaskSettings) -> list[TextTask]:
         return [choice_task(self.name, docs)]
 
+    def scorers(self) -> dict[str, Scorer]:
+        return {self.name: SCORER}
+
     def item_text(self, doc: Doc) -> str:
         return doc["prompt"]
 
@@ -284,7 +311,7 @@ FP2 = PfnetExam(
     harness=True,
     description=FP2_DESCRIPTION,
     lettered=False,  # the choice texts themselves (１〜４) are scored
-    draw_rows=_one_kind(_fp2_item),
+    draw_rows=_fp2_rows,
 )
 SECURITY_SALES_1 = PfnetExam(
     name="security_sales_1",

@@ -51,3 +51,22 @@ def table_rows(path: Path) -> list[Row]:
             raise SourceError(f"{path}:{n}: expected a JSON object per line")
         rows.append((f"{path}:{n}", row))
     return rows
+
+
+def unique_ids(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Docs whose ids are unique strings: a repeat of an id already used gets ``#2``, ``#3``...
+
+    Overlap checks and predictions tell items apart by id, and a source that repeats one must
+    not stop evaluation; the first occurrence keeps its id, so ids stay stable.
+    """
+    used: set[str] = set()
+    out = []
+    for doc in docs:
+        base = new = str(doc["id"])
+        k = 1
+        while new in used:
+            k += 1
+            new = f"{base}#{k}"
+        used.add(new)
+        out.append(doc if new == doc["id"] else {**doc, "id": new})
+    return out

@@ -17,6 +17,7 @@ from typing import Any
 
 from finstage.benchmarks import chabsa, cpa_audit, edinet, gsm8k, pfnet_exams
 from finstage.benchmarks.benchmark import Benchmark, Block
+from finstage.benchmarks.lmeval import Scorer
 from finstage.benchmarks.standin import ItemCount, StandIns
 from finstage.benchmarks.transport import SourceSpec
 from finstage.records import Record
@@ -35,6 +36,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
 HARNESS = tuple(b for b in BENCHMARKS if b.harness)
 # The unweighted mean of the harness tasks' primary scores, as pfnet's leaderboard reports it.
 HARNESS_AVERAGE = Block(name="finharness", label="Financial harness", scores=("avg",))
+# The metrics block recording how prompts were built (chat template, window): not a benchmark.
+PROTOCOL = "protocol"
 # Page-image checks on held-out documents, scored by `finstage.evaluate.visual`.
 VISUAL_CHECKS = (
     Block(name="ocr", label="OCR", scores=("cer",), lower_is_better=("cer",)),
@@ -45,6 +48,12 @@ VISUAL_CHECKS = (
         scores=("acc", "rouge1", "rouge2", "rougeL", "rationale_sim"),
     ),
 )
+
+
+def task_scorers() -> dict[str, tuple[str, Scorer]]:
+    """lm-eval task name -> (the metrics block it scores into, its scorer), for every
+    benchmark: what rescoring logged predictions needs, with no docs loaded."""
+    return {task: (b.name, scorer) for b in BENCHMARKS for task, scorer in b.scorers().items()}
 
 
 def report_blocks() -> list[Block]:

@@ -1,14 +1,18 @@
 """Evaluate one checkpoint on every benchmark and write metrics with identical keys for all.
 
 Text benchmarks (the registry's, in report order) run through lm-eval with our LM adapter;
-page-image checks through our own visual evaluator. Every block of `metrics/<ckpt>.json` has
-each score with its 95% bootstrap interval (`_lo`/`_hi`), the item count `n`, the parse
-`coverage` and `n_unparsed`.
+page-image checks through our own visual evaluator. Every block of `metrics/eval/<ckpt>.json`
+has each score with its 95% bootstrap interval (`_lo`/`_hi`), the item count `n`, the parse
+`coverage`, `n_unparsed`, and how many items had their prompt cut to fit the window
+(`n_truncated`) or could not fit at all (`n_unscorable`); the `protocol` block records how the
+prompts were built. Every score can be recomputed from the predictions file with
+`finstage.evaluate.rescore`, and is checked to be before anything is written.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +20,15 @@ from typing import Any
 import lm_eval
 from lm_eval.tasks import TaskManager
 
-from finstage.benchmarks.lmeval import TextTask
-from finstage.benchmarks.registry import BENCHMARKS, HARNESS, HARNESS_AVERAGE, Sources
+from finstage.benchmarks.lmeval import TextTask, prediction
+from finstage.benchmarks.registry import BENCHMARKS, PROTOCOL, Sources
 from finstage.config import require
 from finstage.evaluate.lm import FinstageLM
-from finstage.evaluate.summary import Block, Scored, average_block, summarise
+from finstage.evaluate.rescore import Row, metrics_blocks, rescore_scored
+from finstage.evaluate.summary import Block, Scored
 from finstage.evaluate.visual import score_visual
+
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
 
 @dataclass
@@ -29,6 +36,8 @@ class EvalConfig:
     batch_size: int
     max_length: int
     limit: int | None
+    chat_template: bool  # false: raw prompts, no template (pfnet's leaderboard protocol)
+    device: str  # auto | cpu | cuda | cuda:<n> | mps
     gsm8k_max_gen_toks: int
     edinet_max_gen_toks: int
     edinet_sheet_chars: int | None  # cut per EDINET sheet; null keeps sheets whole
@@ -39,11 +48,25 @@ class EvalConfig:
 
     def check(self, where: str) -> None:
         require(self.batch_size >= 1, f"{where}.batch_size", "must be >= 1")
+        require(self.max_length >= 2, f"{where}.max_length", "must be >= 2 tokens")
         require(
             self.limit is None or self.limit >= 1,
             f"{where}.limit",
             "must be null (all items) or >= 1",
         )
+        require(
+            DEVICE.fullmatch(self.device) is not None,
+            f"{where}.device",
+            f"must be auto, cpu, cuda, cuda:<n> or mps, got {self.device!r}",
+        )
+        for name in ("gsm8k_max_gen_toks", "edinet_max_gen_toks", "visual_max_new_tokens"):
+            budget = getattr(self, name)
+            require(
+                1 <= budget < self.max_length,
+                f"{where}.{name}",
+                f"must be >= 1 and below max_length ({self.max_length}) so a prompt still fits, "
+                f"got {budget}",
+            )
         require(self.bootstrap >= 100, f"{where}.bootstrap", "must be >= 100 resamples")
         require(
             self.edinet_sheet_chars is None or self.edinet_sheet_chars >= 1,
@@ -61,31 +84,38 @@ def load_text_tasks(cfg: EvalConfig) -> list[TextTask]:
     return tasks
 
 
+def protocol(cfg: EvalConfig) -> Block:
+    """How prompts were built, as numbers (`dvc metrics` reads numbers): 1.0 = each prompt went
+    through the checkpoint's chat template, 0.0 = raw prompts (pfnet's leaderboard protocol)."""
+    return {"chat_template": 1.0 if cfg.chat_template else 0.0, "max_length": cfg.max_length}
+
+
 def evaluate_checkpoint(
     checkpoint: Path, tasks: list[TextTask], visual: Path, pages: Path, cfg: EvalConfig
 ) -> tuple[dict[str, Block], list[dict]]:
     """Returns (metrics, predictions); metrics has the same keys for every checkpoint.
 
     `visual` holds one folder of held-out records per visual check; `pages` is the page store.
+    Raises RuntimeError if the predictions would not rescore to the metrics.
     """
-    lm = FinstageLM.from_checkpoint(checkpoint, cfg.batch_size, cfg.max_length)
+    lm = FinstageLM.from_checkpoint(
+        checkpoint, cfg.batch_size, cfg.max_length, cfg.chat_template, cfg.device
+    )
     scored, predictions = run_text_tasks(lm, tasks, cfg)
     visual_scored, visual_predictions = score_visual(
         lm, visual, pages, cfg.limit, cfg.visual_max_new_tokens
     )
     scored.update(visual_scored)
-    metrics = {name: summarise(s, cfg.bootstrap, cfg.seed) for name, s in scored.items()}
-    harness = [
-        (scored[b.name].items[b.scores[0]], scored[b.name].stats[b.scores[0]]) for b in HARNESS
-    ]
-    (average,) = HARNESS_AVERAGE.scores
-    metrics[HARNESS_AVERAGE.name] = average_block(harness, cfg.bootstrap, cfg.seed, average)
-    return metrics, predictions + visual_predictions
+    rows = predictions + visual_rows(lm, visual_predictions)
+    check_rescorable(scored, rows)
+    metrics = metrics_blocks(scored, rows, cfg.bootstrap, cfg.seed)
+    metrics[PROTOCOL] = protocol(cfg)
+    return metrics, rows
 
 
 def run_text_tasks(
     lm: FinstageLM, tasks: list[TextTask], cfg: EvalConfig
-) -> tuple[dict[str, Scored], list[dict]]:
+) -> tuple[dict[str, Scored], list[Row]]:
     out = lm_eval.simple_evaluate(
         model=lm,
         tasks=[t.config for t in tasks],
@@ -99,7 +129,7 @@ def run_text_tasks(
         fewshot_random_seed=cfg.seed,
     )
     blocks: dict[str, Scored] = {}
-    predictions = []
+    rows: list[Row] = []
     for task in tasks:
         samples = sorted(out["samples"][task.name], key=lambda s: s["doc_id"])
         block = blocks.setdefault(task.block, Scored())
@@ -107,28 +137,61 @@ def run_text_tasks(
             block.add(score, [_item(s[score]) for s in samples], stat)
         if task.parsed is not None:
             block.parsed = [s[task.parsed] for s in samples]
-        predictions += [
+        output_type = task.config["output_type"]
+        for s in samples:
+            key = (task.name, s["doc_id"])
+            rows.append(
+                {
+                    "task": task.name,
+                    "block": task.block,
+                    "id": s["doc"].get("id", s["doc_id"]),
+                    "gold": task.gold(s["doc"]),
+                    "prediction": prediction(output_type, s["filtered_resps"]),
+                    "truncated": lm.truncated.get(key, 0),
+                    "unscorable": key in lm.unscorable,
+                }
+            )
+    return blocks, rows
+
+
+def visual_rows(lm: FinstageLM, rows: list[dict]) -> list[Row]:
+    """Visual predictions with their block and window facts; the adapter keys a visual item by
+    (check, record index), and each check's rows are in record order."""
+    out: list[Row] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        index = seen.get(row["task"], 0)
+        seen[row["task"]] = index + 1
+        key = (row["task"], index)
+        out.append(
             {
-                "task": task.name,
-                "id": s["doc"].get("id", s["doc_id"]),
-                "gold": str(s["target"]),
-                "prediction": _response(s),
+                **row,
+                "block": row["task"],
+                "truncated": lm.truncated.get(key, 0),
+                "unscorable": key in lm.unscorable,
             }
-            for s in samples
-        ]
-    return blocks, predictions
+        )
+    return out
+
+
+def check_rescorable(scored: dict[str, Scored], rows: list[Row]) -> None:
+    """The predictions, as the JSONL file will hold them, must rescore to exactly the per-item
+    values the metrics come from; a difference is a bug in what is logged, so it stops here."""
+    rescored = rescore_scored(json.loads(json.dumps(rows)))
+    for name, block in scored.items():
+        again = rescored.get(name)
+        for score, items in block.items.items():
+            if again is None or [_item(v) for v in again.items.get(score, [])] != items:
+                raise RuntimeError(
+                    f"predictions for {name}.{score} do not rescore to the metrics' items"
+                )
+        if again.parsed != block.parsed:
+            raise RuntimeError(f"predictions for {name} do not rescore to its parse coverage")
 
 
 def _item(value: Any) -> Any:
     """lm-eval logs tuples as lists; statistics take (gold, prediction) tuples."""
     return tuple(value) if isinstance(value, list) else value
-
-
-def _response(sample: dict[str, Any]) -> Any:
-    resps = sample["filtered_resps"]
-    if resps and isinstance(resps[0], list | tuple):  # multiple choice: (loglik, greedy) per choice
-        return [round(r[0], 4) for r in resps]
-    return resps[0] if resps else ""
 
 
 def write_metrics(

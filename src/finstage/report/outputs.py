@@ -9,7 +9,7 @@ from pathlib import Path
 from finstage.report.plot import plot
 from finstage.report.recommend import recommend, recommendation_json
 from finstage.report.table import markdown
-from finstage.report.trajectory import Row, load_metrics, trajectory
+from finstage.report.trajectory import Row, load_metrics, protocol, trajectory
 
 
 def summary(rows: list[Row]) -> dict:
@@ -21,13 +21,23 @@ def summary(rows: list[Row]) -> dict:
     return out
 
 
+def summary_with_protocol(rows: list[Row], protocol_block: dict[str, float] | None) -> dict:
+    """`summary`, plus the protocol every checkpoint was scored under when it is recorded."""
+    out = summary(rows)
+    if protocol_block is not None:
+        out["protocol"] = dict(protocol_block)
+    return out
+
+
 def write_report(
     metrics_dir: Path, phases: dict[str, str], out_md: Path, out_png: Path, out_json: Path
 ) -> list[Row]:
     """Every output of the report stage for `phases` (checkpoint -> label, from params)."""
     metrics = load_metrics(metrics_dir, phases)
     rows = trajectory(metrics, phases)
-    out_md.write_text(markdown(rows, metrics, phases))
+    scored_under = protocol(metrics, metrics_dir)
+    out_md.write_text(markdown(rows, metrics, phases, scored_under))
     plot(rows, out_png)
-    out_json.write_text(json.dumps(summary(rows), indent=2, ensure_ascii=False) + "\n")
+    payload = summary_with_protocol(rows, scored_under)
+    out_json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     return rows

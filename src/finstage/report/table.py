@@ -5,14 +5,21 @@ from __future__ import annotations
 
 from finstage.benchmarks.registry import HARNESS, HARNESS_AVERAGE
 from finstage.report.recommend import recommend, recommendation_text
-from finstage.report.trajectory import Row, benchmark_label, coverage
+from finstage.report.trajectory import Row, benchmark_label, coverage, window_counts
 
 NOT_SIGNIFICANT = "†"
 
 
-def markdown(rows: list[Row], metrics: dict[str, dict], phases: dict[str, str]) -> str:
-    """The report for `phases` (checkpoint -> label, in order; the first is the baseline)."""
-    lines = ["# Trajectory", "", *_main_table(rows, metrics, phases), "", *_legend(), ""]
+def markdown(
+    rows: list[Row],
+    metrics: dict[str, dict],
+    phases: dict[str, str],
+    protocol: dict[str, float] | None = None,
+) -> str:
+    """The report for `phases` (checkpoint -> label, in order; the first is the baseline),
+    scored under `protocol` (the metrics files' protocol block)."""
+    lines = ["# Trajectory", "", protocol_text(protocol), ""]
+    lines += [*_main_table(rows, metrics, phases), "", *_legend(), ""]
     harness = _harness_table(rows)
     if harness:
         lines += [*harness, ""]
@@ -39,7 +46,38 @@ def _main_table(rows: list[Row], metrics: dict[str, dict], phases: dict[str, str
         last_of_benchmark = i + 1 == len(rows) or rows[i + 1].benchmark != row.benchmark
         if last_of_benchmark:
             lines += _coverage_row(row.benchmark, coverage(metrics, phases, row.benchmark))
+            for key, what in WINDOW_ROWS.items():
+                counts = window_counts(metrics, phases, row.benchmark, key)
+                lines += _count_row(row.benchmark, what, counts)
     return lines
+
+
+WINDOW_ROWS = {
+    "n_truncated": "prompts cut to fit the window",
+    "n_unscorable": "items too long to score",
+}
+
+
+def protocol_text(protocol: dict[str, float] | None) -> str:
+    """One sentence saying how every prompt was built, so numbers are compared like with like."""
+    if protocol is None:
+        return "Protocol: not recorded in these metrics files."
+    window = f"a {int(protocol['max_length'])}-token window"
+    if protocol["chat_template"]:
+        how = "each prompt as one user turn of the checkpoint's own chat template"
+    else:
+        how = "raw prompts without a chat template (pfnet's leaderboard protocol)"
+    return (
+        f"Protocol: {how}, in {window}; a longer prompt is cut from the left (its start) and "
+        "counted in the rows on cut prompts."
+    )
+
+
+def _count_row(benchmark: str, what: str, values: dict[str, int]) -> list[str]:
+    if not any(values.values()):
+        return []
+    cells = " | ".join(str(v) for v in values.values())
+    return [f"| {benchmark_label(benchmark)} · {what} | | {cells} | |"]
 
 
 def _cell(row: Row, phase: str) -> str:
@@ -71,7 +109,9 @@ def _legend() -> list[str]:
         "Cells are `value (change vs P0)`, scores as fractions; ↓ marks lower-is-better rows. "
         "**Bold**: best phase per row (all of them on a tie). — (flat): every phase scored the "
         "same, so no phase is best. n: items scored per checkpoint. Coverage rows: share of "
-        "answers that could be parsed, shown when below 1 in some phase.",
+        "answers that could be parsed, shown when below 1 in some phase. Cut-prompt rows: items "
+        "whose prompt lost its start to fit the window; too-long rows: items that could not fit "
+        "at all (scored as a wrong or empty answer); each shown when nonzero in some phase.",
         "",
         f"{NOT_SIGNIFICANT} not significant: the phase's 95% bootstrap interval contains the P0 "
         "value, so the change from P0 may be noise.",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from finstage.benchmarks.registry import report_blocks
+from finstage.benchmarks.registry import PROTOCOL, report_blocks
 
 BLOCKS = {block.name: block for block in report_blocks()}
 SCORE_LABELS = {
@@ -37,7 +37,7 @@ SCORE_LABELS = {
     "rougeL": "ROUGE-L",
     "rationale_sim": "rationale similarity",
 }
-BOOKKEEPING = ("n", "n_unparsed", "coverage")
+BOOKKEEPING = ("n", "n_unparsed", "coverage", "n_truncated", "n_unscorable")
 
 
 class MetricsError(ValueError):
@@ -101,9 +101,29 @@ def load_metrics(metrics_dir: Path, phases: dict[str, str]) -> dict[str, dict]:
     return metrics
 
 
+def protocol(metrics: dict[str, dict], metrics_dir: Path) -> dict[str, float] | None:
+    """The prompt protocol every checkpoint was scored under (None if the files predate it).
+
+    Phases are only comparable under one protocol, so checkpoints that disagree are an error.
+    """
+    seen = {c: m.get(PROTOCOL) for c, m in metrics.items()}
+    first = next(iter(seen.values()), None)
+    for ckpt, value in seen.items():
+        if value != first:
+            raise MetricsError(
+                f"{metrics_dir / f'{ckpt}.json'} was scored under protocol {value}, "
+                f"{next(iter(seen))}.json under {first}: rerun `dvc repro` so every evaluate "
+                "stage uses the same evaluate params"
+            )
+    return first
+
+
 def check_same_keys(metrics: dict[str, dict], metrics_dir: Path) -> None:
     """Every checkpoint must report the same keys, or the trajectory compares unlike things."""
+    protocol(metrics, metrics_dir)
     for benchmark in _union(metrics.values()):
+        if benchmark == PROTOCOL:
+            continue
         holder = next(c for c in metrics if benchmark in metrics[c])
         for ckpt in metrics:
             if benchmark not in metrics[ckpt]:
@@ -156,7 +176,7 @@ def trajectory(metrics: dict[str, dict], phases: dict[str, str]) -> list[Row]:
     p0 = metrics[next(iter(phases))]
     known = [b for b in BLOCKS if b in p0]
     rows = []
-    for benchmark in known + [b for b in p0 if b not in known]:
+    for benchmark in known + [b for b in p0 if b not in known and b != PROTOCOL]:
         for i, score in enumerate(_scores(benchmark, p0[benchmark])):
             rows.append(_row(metrics, phases, benchmark, score, primary=i == 0))
     return rows
@@ -203,3 +223,11 @@ def _best(values: dict[str, float], lower_is_better: bool) -> list[str]:
 def coverage(metrics: dict[str, dict], phases: dict[str, str], benchmark: str) -> dict[str, float]:
     """Phase label -> share of the benchmark's answers that could be parsed."""
     return {label: metrics[c][benchmark]["coverage"] for c, label in phases.items()}
+
+
+def window_counts(
+    metrics: dict[str, dict], phases: dict[str, str], benchmark: str, key: str
+) -> dict[str, int]:
+    """Phase label -> `key` (n_truncated or n_unscorable) of the benchmark; 0 where a metrics
+    file has no such count (visual checks, or files written before it was recorded)."""
+    return {label: int(metrics[c][benchmark].get(key, 0)) for c, label in phases.items()}
