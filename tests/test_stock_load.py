@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -63,7 +64,7 @@ def readme_snippet(name: str) -> str:
     return found.group(1)
 
 
-def run_stock(code: str, cwd: Path) -> tuple[str, dict]:
+def run_stock(code: str, cwd: Path) -> tuple[str, Any]:
     """Run `code` + EPILOGUE in a fresh interpreter in `cwd`; returns (stdout, its `_dump`)."""
     script = cwd / "stock_script.py"
     script.write_text(code + EPILOGUE)
@@ -97,7 +98,9 @@ def page_image() -> Image.Image:
 @pytest.fixture(scope="module")
 def stock_repo(tmp_path_factory, tiny_mixes, tiny_pages) -> Path:
     """A repository-shaped folder: models/p3_s1 (a P0 from the base stage's builder) and
-    models/p3_s2 trained from it with p3_s2's plan, both given a processor and uniform modes."""
+    models/p3_s2 trained from it with p3_s2's plan, both given a processor and uniform modes
+    (idempotent: once the stages call save_processor and uniform_modes, this rewrites the same
+    bytes)."""
     repo = tmp_path_factory.mktemp("repo")
     base = Path("models/p3_s1")
     cwd = os.getcwd()
