@@ -144,6 +144,16 @@ def test_a_bf16_model_built_in_memory_trains_every_module_and_goes_back_to_bf16(
         assert torch.isfinite(model(**image_batch(model)).logits).all()
 
 
+def test_the_loop_refuses_half_precision_trained_weights(bf16_p0, tiny_mixes):
+    cfg = plan("p1_s1", epochs=1, batch_size=4)
+    model = to_checkpoint_dtype(apply_plan(load_for_stage(bf16_p0, cfg), cfg))
+    tok = AutoTokenizer.from_pretrained(bf16_p0)
+    encoder = ChatEncoder(tok, model.config.image_token_id, model.config.image_seq_length, 96)
+    examples, _ = encode_records(tiny_mixes["text"], encoder)
+    with pytest.raises(ValueError, match="half precision.*multi_modal_projector"):
+        train_loop(model, examples, lambda batch, _pages: batch, cfg, tok.pad_token_id)
+
+
 def test_a_float32_model_gets_no_casts(tiny_p0):
     """The embedded default computes in float32: the plan must leave it exactly as it was."""
     cfg = plan("p3_s2", grad_checkpointing=True)

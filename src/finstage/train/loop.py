@@ -25,7 +25,7 @@ from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from finstage.chat import IGNORE, Encoded, pad_batch
-from finstage.model.plan import StageConfig, param_groups
+from finstage.model.plan import HALF, StageConfig, param_groups
 from finstage.train.images import BatchInputs
 from finstage.train.resume import ResumeStore, Snapshot
 
@@ -106,6 +106,12 @@ def train_loop(
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
     ranks, rank = acc.num_processes, acc.process_index
     inner = acc.unwrap_model(model)
+    half = [n for n, p in inner.named_parameters() if p.requires_grad and p.dtype in HALF]
+    if half:  # an AdamW step at a small LR rounds away on most bf16 weights
+        raise ValueError(
+            f"{len(half)} trained tensors are half precision (first: {half[0]}); "
+            "apply_plan keeps float32 masters of them"
+        )
     torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(param_groups(inner, cfg))
     total = schedule_length(len(examples), cfg, ranks)
