@@ -13,6 +13,7 @@ from finstage.benchmarks.registry import (
     BenchConfig,
     Sources,
     report_blocks,
+    task_scorers,
 )
 from finstage.benchmarks.transport import SourceSpec
 from finstage.evaluate.visual import SCORERS
@@ -94,3 +95,29 @@ def test_every_visual_check_has_a_scorer_for_its_registered_scores():
     for check in VISUAL_CHECKS:
         scored = SCORERS[check.name](records, ["答え：3"])
         assert tuple(scored.stats) == check.scores, check.name
+
+
+def test_each_task_is_scored_by_the_scorer_rescoring_uses(tmp_path):
+    """lm-eval's per-item values and the rescored predictions come from one function per task,
+    so the registry's task -> scorer map must name exactly the tasks evaluation builds."""
+    settings = SimpleNamespace(gsm8k_max_gen_toks=8, edinet_max_gen_toks=8, edinet_sheet_chars=40)
+    specs = {name: SourceSpec(path=str(RAW / rel)) for name, rel in FIXTURES.items()}
+    specs["cpa_audit"] = SourceSpec(path=str(write_cpa(tmp_path / "CPA_AUDIT.xlsx")))
+    specs["edinet_industry"] = SourceSpec(path=str(RAW / "edinet"), split="train")
+    scorers = task_scorers()
+    built = []
+    for benchmark in BENCHMARKS:
+        docs = benchmark.load_docs(specs[benchmark.name], settings)
+        for task in benchmark.text_tasks(docs, settings):
+            built.append(task.name)
+            assert scorers[task.name] == (task.block, task.scorer), task.name
+            results = (
+                [(-1.0, False)] * len(task.config["doc_to_choice"](docs[0]))
+                if callable(task.config.get("doc_to_choice"))
+                else [(-1.0, False)] * len(task.config.get("doc_to_choice") or [])
+            ) or ["<Answer>\\boxed{1}</Answer>"]
+            assert task.config["process_results"](docs[0], results) == task.scorer.item(
+                task.gold(docs[0]),
+                [r[0] for r in results] if isinstance(results[0], tuple) else results[0],
+            )
+    assert sorted(built) == sorted(scorers)

@@ -216,3 +216,49 @@ def test_a_phase_added_in_params_gains_a_column(tmp_path):
     assert summary["gsm8k"]["em_strict"]["P4"] == SPEC["gsm8k"]["em_strict"][-1]
     with pytest.raises(FileNotFoundError, match="p5"):
         write_report(tmp_path, {**PHASES, "p5": "P5"}, md, png, js)
+
+
+def with_protocol(chat_template: float, truncated: int = 0, unscorable: int = 0):
+    """An edit giving every checkpoint a protocol block and CPA window counts."""
+
+    def edit(ckpt: str, metrics: dict) -> None:
+        metrics["protocol"] = {"chat_template": chat_template, "max_length": 512}
+        metrics["cpa_audit"] |= {"n_truncated": truncated, "n_unscorable": unscorable}
+        metrics["gsm8k"] |= {"n_truncated": 0, "n_unscorable": 0}
+
+    return edit
+
+
+def test_report_states_the_template_protocol_and_window(tmp_path):
+    write_fakes(tmp_path, with_protocol(1.0))
+    rows, md, _, summary = report(tmp_path)
+    assert "Protocol: each prompt as one user turn of the checkpoint's own chat template" in md
+    assert "512-token window" in md and "leaderboard" not in md
+    assert summary["protocol"] == {"chat_template": 1.0, "max_length": 512}
+    assert all(benchmark != "protocol" for benchmark, _ in rows)  # not a benchmark row
+    assert "prompts cut to fit the window" not in md  # no row when nothing was cut
+
+
+def test_report_states_the_raw_prompt_protocol(tmp_path):
+    write_fakes(tmp_path, with_protocol(0.0))
+    _, md, _, _ = report(tmp_path)
+    assert "raw prompts without a chat template (pfnet's leaderboard protocol)" in md
+
+
+def test_report_shows_truncation_counts_per_phase(tmp_path):
+    write_fakes(tmp_path, with_protocol(1.0, truncated=20, unscorable=1))
+    rows, md, _, _ = report(tmp_path)
+    cut = line(md, "| CPA audit · prompts cut to fit the window |")
+    assert cut == "| CPA audit · prompts cut to fit the window | | " + "20 | " * 6 + "|"
+    assert line(md, "| CPA audit · items too long to score |").count("| 1 ") == 6
+    assert "GSM8K · prompts cut" not in md
+    assert ("cpa_audit", "n_truncated") not in rows  # a count, not a score
+
+
+def test_checkpoints_scored_under_different_protocols_are_refused(tmp_path):
+    def edit(ckpt: str, metrics: dict) -> None:
+        with_protocol(0.0 if ckpt == "p2_s1" else 1.0)(ckpt, metrics)
+
+    write_fakes(tmp_path, edit)
+    with pytest.raises(MetricsError, match=r"p2_s1\.json was scored under protocol"):
+        report(tmp_path)
