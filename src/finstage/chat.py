@@ -60,8 +60,10 @@ class ChatEncoder:
         self.image_token_id = image_token_id
         self.image_seq_length = image_seq_length
         self.max_seq_len = max_seq_len
-        self.template: str = tokenizer.get_chat_template()
-        self.marked = GENERATION_TAG.search(self.template) is not None
+        # None for a tokenizer without a template (raw-prompt evaluation): encode() then fails
+        # in apply_chat_template with transformers' own message.
+        self.template = tokenizer.get_chat_template() if tokenizer.chat_template else None
+        self.marked = bool(self.template and GENERATION_TAG.search(self.template))
         self.special_ids = set(tokenizer.all_special_ids) | {
             i for i, t in tokenizer.added_tokens_decoder.items() if t.special
         }
