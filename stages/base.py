@@ -1,7 +1,8 @@
 """Assemble P0, the untouched baseline every phase is measured against.
 
 Builds (or loads) the vision tower and the LLM, adds a freshly initialised 2-layer GELU projector
-and, at the embedded scale, trains a byte-level BPE tokenizer on the corpus.
+and, at the embedded scale, trains a byte-level BPE tokenizer on the corpus. The saved chat
+template prints `model.chat_date` wherever it would print today's date, so prompts never drift.
 """
 
 from pathlib import Path
