@@ -6,8 +6,9 @@ tokenizer and run the same task configs through `lm_eval.simple_evaluate` with t
 size and limit; each (task, LM) pair is warmed up once, then the two LMs are timed alternately
 `--repeats` times (medians; the ratio pairs back-to-back runs).
 
-The prompts are token-identical: FinstageLM always renders the user turn of the checkpoint's chat
-template itself, so it runs with `apply_chat_template=False`, and HFLM runs with
+The prompts are token-identical: FinstageLM (with `chat_template=True`, the default protocol)
+renders the user turn of the checkpoint's chat template itself, so it runs with
+`apply_chat_template=False`, and HFLM runs with
 `apply_chat_template=True`. Because lm-eval then drops the target delimiter for HFLM, the bench
 tasks use an empty delimiter and no `description` (lm-eval would make it a system turn for HFLM
 and prepend it to the user text for us). The table's `agree` column checks the result: the share
@@ -194,7 +195,9 @@ def contenders(checkpoint: Path, batch_size: int, max_length: int) -> list[Conte
         max_length=max_length,
         device=str(model.device),
     )
-    ours = FinstageLM(model, tokenizer, batch_size=batch_size, max_length=max_length)
+    ours = FinstageLM(
+        model, tokenizer, batch_size, max_length, chat_template=True, device=model.device
+    )
     return [Contender(OURS, ours, chat=False), Contender(STOCK, stock, chat=True)]
 
 

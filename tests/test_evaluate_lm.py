@@ -161,9 +161,10 @@ def test_every_benchmark_runs_on_raw_fixtures_with_the_same_keys(tmp_path, tiny_
     harness = ["chabsa", "cma_basics", "cpa_audit", "fp2", "security_sales_1"]
     edinet = ["edinet_fraud", "edinet_earnings", "edinet_industry"]
     visual_sets = ["ocr", "vqa", "finqa_visual"]
+    assert metrics.pop("protocol") == {"chat_template": 1.0, "max_length": cfg.max_length}
     assert set(metrics) == {"gsm8k", "finharness", *harness, *edinet, *visual_sets}
     for name, block in metrics.items():
-        assert {"n", "n_unparsed", "coverage"} <= set(block), name
+        assert {"n", "n_unparsed", "coverage", "n_truncated", "n_unscorable"} <= set(block), name
         for score in [k for k in block if f"{k}_lo" in block]:
             lo, value, hi = block[f"{score}_lo"], block[score], block[f"{score}_hi"]
             assert value is None or lo - 1e-9 <= value <= hi + 1e-9, (name, score)
