@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from finstage.model.assemble import ModelConfig, build_p0, load_tokenizer, parameter_counts
-from finstage.model.tokenizer import pin_chat_date, save_tokenizer, train_tokenizer
+from finstage.model.export import save_processor, uniform_modes
+from finstage.model.tokenizer import pin_chat_date, train_tokenizer
 from finstage.model.versions import package_versions
 from finstage.records import read_records
 
@@ -36,7 +37,7 @@ def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict
     tokenizer.chat_template = pin_template_date(tokenizer.chat_template, cfg.chat_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
-    save_tokenizer(tokenizer, out_dir)
+    save_processor(model.config, tokenizer, out_dir)  # tokenizer + processor: stock tools load it
     card = {
         "stage": "base",
         "lineage": ["p0"],
@@ -50,6 +51,7 @@ def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict
         "versions": package_versions(),
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    uniform_modes(out_dir)
     return card
 
 

@@ -19,8 +19,15 @@ from transformers import AutoTokenizer
 
 from finstage.chat import ChatEncoder, Encoded
 from finstage.model.assemble import parameter_counts
-from finstage.model.plan import StageConfig, apply_plan, load_for_stage, merge_into_unquantised
-from finstage.model.tokenizer import save_tokenizer
+from finstage.model.export import save_processor, uniform_modes
+from finstage.model.plan import (
+    StageConfig,
+    apply_plan,
+    compute_dtype,
+    load_for_stage,
+    merge_into_unquantised,
+    to_checkpoint_dtype,
+)
 from finstage.model.versions import package_versions
 from finstage.pagestore import PageStore
 from finstage.records import read_records
@@ -65,7 +72,7 @@ def run_stage(
     torch.manual_seed(cfg.seed)  # LoRA init draws random numbers: same seed, same adapter
     model = apply_plan(model, cfg)
     counts = parameter_counts(model)
-    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    dtype = compute_dtype(model)
     has_images = any(e.images for e in examples)
     pixels = PixelInputs(PageStore(pages_dir), image_size, dtype) if has_images else no_images
     inputs: BatchInputs = pixels
@@ -104,13 +111,16 @@ def run_stage(
         probe = examples[:PROBE_EXAMPLES]
         gap = handoff_gap(model, merged, probe, pixels, tokenizer.pad_token_id)
         model = merged
+    else:
+        model = to_checkpoint_dtype(model)  # float32 master weights back to the checkpoint's dtype
     model.save_pretrained(out_dir)
-    save_tokenizer(tokenizer, out_dir)
+    save_processor(model.config, tokenizer, out_dir)
     card = stage_card(name, cfg, init_dir, mix_dir, counts, result, len(examples), dropped)
     card["handoff"] = gap
     if resume is not None:
         resume.clear()
     (out_dir / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    uniform_modes(out_dir)
     return card
 
 
