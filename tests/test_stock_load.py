@@ -21,7 +21,12 @@ import torch
 import torch.nn.functional as F
 from lm_eval.api.instance import Instance
 from PIL import Image, ImageDraw
-from transformers import AutoConfig, AutoTokenizer, LlavaForConditionalGeneration
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlavaForConditionalGeneration,
+)
 
 from finstage.chat import ChatEncoder, image_to_pixels
 from finstage.config import parse
@@ -331,3 +336,20 @@ def test_encoder_and_processor_agree_on_text_only_prompts(stock_repo):
     messages = [{"role": "user", "content": PROMPT}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert processor(text=text)["input_ids"][0] == encoder.encode_prompt(messages)
+
+
+def test_export_text_command_writes_a_folder_stock_transformers_loads(tiny_p0, tmp_path):
+    from typer.testing import CliRunner
+
+    from finstage.cli import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["export-text", str(tmp_path / "nothing"), str(tmp_path / "o")])
+    assert missing.exit_code == 2 and "not a checkpoint folder" in missing.output
+    out = tmp_path / "text"
+    result = runner.invoke(app, ["export-text", str(tiny_p0), str(out)])
+    assert result.exit_code == 0, result.output
+    llava = LlavaForConditionalGeneration.from_pretrained(tiny_p0)
+    text = AutoModelForCausalLM.from_pretrained(out)
+    ids = torch.tensor([[5, 17, 42, 99]])
+    torch.testing.assert_close(text(input_ids=ids).logits, llava(input_ids=ids).logits)

@@ -1,4 +1,4 @@
-"""`finstage`: helpers around the DVC pipeline (validate params, switch presets)."""
+"""`finstage`: helpers around the DVC pipeline (validate params, switch presets, export)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,25 @@ def preset_cmd(
         f"{params} <- presets/{name}.yaml: {len(changes)} key(s) changed "
         "(run `dvc repro` or `dvc exp run` next; `git checkout params.yaml` undoes it)"
     )
+
+
+@app.command("export-text")
+def export_text_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint folder (models/<name>)."),
+    out: Path = typer.Argument(..., help="Folder to write the standalone causal LM to."),
+) -> None:
+    """Write a checkpoint's language model (+ LM head, tokenizer) as a plain causal LM folder.
+
+    lm-eval's `hf` model and `AutoModelForCausalLM` load that folder by path, so text tasks can
+    be scored with stock tools on exactly our weights (`lm_eval --model hf --model_args
+    pretrained=OUT`).
+    """
+    from finstage.model.export import export_text_backbone  # torch loads only for this command
+
+    if not (checkpoint / "config.json").is_file():
+        typer.echo(f"{checkpoint}: not a checkpoint folder (no config.json)", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{export_text_backbone(checkpoint, out)}: causal LM from {checkpoint}")
 
 
 def _show(value: object) -> str:
