@@ -14,6 +14,7 @@ import re
 import tempfile
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,12 @@ def _url_rows(name: str, spec: SourceSpec, layout: RawLayout) -> list[Row]:
         payload = response.read()
     if spec.sha256:
         _verify(payload, spec.sha256, url)
+    else:  # the first download tells the user the pin; a later upstream change then fails loudly
+        warnings.warn(
+            f"{url} is not pinned: set evaluate.sources.{name}.sha256 to "
+            f"{hashlib.sha256(payload).hexdigest()} so a changed upstream file fails the run",
+            stacklevel=2,
+        )
     file_name = Path(urllib.parse.urlparse(url).path).name or "download"
     with tempfile.TemporaryDirectory(prefix="finstage-source-") as tmp:
         path = Path(tmp) / file_name
