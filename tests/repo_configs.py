@@ -6,11 +6,12 @@ Params dataclasses have no defaults (every key comes from params.yaml), so a tes
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 from finstage.config import parse
 
-from .conftest import repo_params
+from .conftest import ROOT, repo_params
 
 T = TypeVar("T")
 
@@ -28,3 +29,22 @@ def repo_section(section: str, **changes: Any) -> dict[str, Any]:
 def repo_config(cls: type[T], section: str, **changes: Any) -> T:
     """The parsed (and checked) config of `repo_section`."""
     return parse(cls, repo_section(section, **changes), section)
+
+
+RAW = ROOT / "tests" / "fixtures" / "raw"
+
+
+def raw_sources(cpa_xlsx: Path) -> dict[str, dict[str, str]]:
+    """`evaluate.sources` pointing every benchmark at its hand-made raw fixture (the CPA workbook
+    is written by the test, at `cpa_xlsx`)."""
+    return {
+        "gsm8k": {"path": str(RAW / "gsm8k" / "test.jsonl")},
+        "chabsa": {"path": str(RAW / "chabsa")},
+        "cma_basics": {"path": str(RAW / "cma_basics")},
+        "cpa_audit": {"path": str(cpa_xlsx)},
+        "fp2": {"path": str(RAW / "fp2")},
+        "security_sales_1": {"path": str(RAW / "security_sales_1")},
+        "edinet_fraud": {"path": str(RAW / "edinet")},
+        "edinet_earnings": {"path": str(RAW / "edinet")},
+        "edinet_industry": {"path": str(RAW / "edinet"), "split": "train"},
+    }

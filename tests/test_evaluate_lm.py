@@ -16,8 +16,8 @@ from finstage.evaluate.visual import char_error_rate
 from finstage.pagestore import page_id
 from finstage.records import make_record, write_records
 
-from .conftest import ROOT, doc_sha
-from .repo_configs import repo_config
+from .conftest import doc_sha
+from .repo_configs import raw_sources, repo_config
 from .test_sources import write_cpa
 
 
@@ -130,19 +130,8 @@ def test_character_error_rate():
 
 
 def test_every_benchmark_runs_on_raw_fixtures_with_the_same_keys(tmp_path, tiny_p0, tiny_pages):
-    raw = ROOT / "tests" / "fixtures" / "raw"
     write_cpa(tmp_path / "CPA_AUDIT.xlsx")
-    sources = {
-        "gsm8k": {"path": str(raw / "gsm8k" / "test.jsonl")},
-        "chabsa": {"path": str(raw / "chabsa")},
-        "cma_basics": {"path": str(raw / "cma_basics")},
-        "cpa_audit": {"path": str(tmp_path / "CPA_AUDIT.xlsx")},
-        "fp2": {"path": str(raw / "fp2")},
-        "security_sales_1": {"path": str(raw / "security_sales_1")},
-        "edinet_fraud": {"path": str(raw / "edinet")},
-        "edinet_earnings": {"path": str(raw / "edinet")},
-        "edinet_industry": {"path": str(raw / "edinet"), "split": "train"},
-    }
+    sources = raw_sources(tmp_path / "CPA_AUDIT.xlsx")
     settings = {"batch_size": 4, "max_length": 200, "edinet_sheet_chars": 40, "bootstrap": 200}
     settings |= {"gsm8k_max_gen_toks": 6, "edinet_max_gen_toks": 6, "visual_max_new_tokens": 6}
     cfg = repo_config(EvalConfig, "evaluate", **settings, sources=sources)

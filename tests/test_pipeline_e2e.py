@@ -12,11 +12,9 @@ it changes the workspace).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ import yaml
 from finstage.recipe import checkpoints, training_stages
 
 from .conftest import ROOT, repo_params
+from .shell import sh
 
 pytestmark = pytest.mark.e2e
 TRAIN = training_stages(repo_params())
@@ -33,24 +32,6 @@ EVAL = Path("metrics", "eval")  # evaluate@<ckpt> writes EVAL/<ckpt>.json
 # Stages whose outputs must be byte-identical on any machine installed with constraints.txt.
 REPRODUCIBLE = ["corpus", "fetch", "render", "synthesize", "distill", "benchmarks", "base"]
 GIT_ID = ["-c", "user.name=ci", "-c", "user.email=ci@localhost"]
-
-
-def sh(*args: str, cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "DVC_NO_ANALYTICS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({done.returncode}):\n"
-            f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-        )
-    return done.stdout + done.stderr
 
 
 def ran_stages(output: str) -> set[str]:

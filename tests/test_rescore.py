@@ -26,27 +26,16 @@ from finstage.evaluate.run import (
 from finstage.pagestore import page_id
 from finstage.records import make_record, write_records
 
-from .conftest import ROOT, doc_sha
-from .repo_configs import repo_config
+from .conftest import doc_sha
+from .repo_configs import raw_sources, repo_config
 from .test_sources import write_cpa
 
-RAW = ROOT / "tests" / "fixtures" / "raw"
 WINDOW = 160  # below the CPA fixture's prompts, above the short ones
 
 
 def eval_config(tmp_path, **changes) -> EvalConfig:
     write_cpa(tmp_path / "CPA_AUDIT.xlsx")
-    sources = {
-        "gsm8k": {"path": str(RAW / "gsm8k" / "test.jsonl")},
-        "chabsa": {"path": str(RAW / "chabsa")},
-        "cma_basics": {"path": str(RAW / "cma_basics")},
-        "cpa_audit": {"path": str(tmp_path / "CPA_AUDIT.xlsx")},
-        "fp2": {"path": str(RAW / "fp2")},
-        "security_sales_1": {"path": str(RAW / "security_sales_1")},
-        "edinet_fraud": {"path": str(RAW / "edinet")},
-        "edinet_earnings": {"path": str(RAW / "edinet")},
-        "edinet_industry": {"path": str(RAW / "edinet"), "split": "train"},
-    }
+    sources = raw_sources(tmp_path / "CPA_AUDIT.xlsx")
     settings = {"batch_size": 4, "max_length": WINDOW, "edinet_sheet_chars": 40, "bootstrap": 200}
     settings |= {"gsm8k_max_gen_toks": 6, "edinet_max_gen_toks": 6, "visual_max_new_tokens": 6}
     settings |= {"device": "cpu", "chat_template": True}

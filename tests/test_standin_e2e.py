@@ -9,10 +9,8 @@ must print the pinned date, and a record's training ids must be its evaluation i
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,30 +25,13 @@ from finstage.recipe import training_stages
 from finstage.records import read_records
 
 from .conftest import ROOT, repo_params
+from .shell import sh
 from .standin_llm import build_standin
 
 pytestmark = pytest.mark.e2e
 MIX_TOTAL = 12  # records per mixture: every stage trains, quickly
 EVAL_LIMIT = 2  # items per benchmark
 CHAT_DATE = "2026-02-03"
-
-
-def sh(*args: str, cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "DVC_NO_ANALYTICS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({done.returncode}):\n"
-            f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-        )
-    return done.stdout + done.stderr
 
 
 def standin_params(params: dict, standin: Path) -> dict:
