@@ -132,10 +132,9 @@ def test_local_fetch_stores_quarantines_and_deduplicates(local_sources):
     ]
     assert c_sources[1]["license"] == "PDL1.0" and c_sources[2]["org"] == "other"
     for row in rows:
-        if row["status"] == "quarantined":
-            assert (
-                row["path"] == f"quarantine/{row['sha256']}.pdf" and (store / row["path"]).exists()
-            )
+        if row["status"] == "quarantined":  # a record of the file, not a copy
+            assert row["path"] == f"quarantine/{row['sha256']}.json"
+            assert json.loads((store / row["path"]).read_text()) == row
     assert len(list((store / "objects").rglob("*.pdf"))) == 3
     assert [r["source"] for r in rows] == sorted(
         r["source"] for r in rows if r["source"].startswith("in/pdfs")
@@ -143,7 +142,7 @@ def test_local_fetch_stores_quarantines_and_deduplicates(local_sources):
     assert json.loads((store / "fetch_report.json").read_text()) == report
     summary = format_report(report, store)
     assert (
-        "3 stored, 3 duplicate(s), 5 quarantined, 0 failed" in summary
+        "3 stored, 3 duplicate(s), 5 quarantined, 0 skipped, 0 failed" in summary
         and "truncated.pdf" in summary
     )
 
@@ -354,7 +353,7 @@ def test_http_fetch_is_polite_and_records_failures(site, tmp_path, monkeypatch):
         for row in read_index(tmp_path / "store", status=None)
     }
     assert set(rows) == set(paths) - {"/docs/a-mirror.pdf"}
-    assert report["stored"] == 3 and report["duplicates"] == 1 and report["failed"] == 5
+    assert report["stored"] == 2 and report["duplicates"] == 1 and report["failed"] == 6
     assert rows["/docs/a.pdf"]["status"] == "ok"
     assert [s["source"] for s in rows["/docs/a.pdf"]["sources"]] == [
         site.url("/docs/a.pdf"),
@@ -380,8 +379,10 @@ def test_http_fetch_is_polite_and_records_failures(site, tmp_path, monkeypatch):
     assert (
         "HTTP 404" in rows["/missing.pdf"]["reason"] and site.hits["/missing.pdf"] == 1
     )  # no retry
-    # the secret comes from the environment, is sent, and is written nowhere
-    assert rows["/auth.pdf"]["status"] == "ok" and site.auth_seen == ["Bearer s3cret"]
+    # a bare host key means https://host:443: the secret never goes over plain http, and it is
+    # written nowhere (test_fetch_security sends it to its https origin)
+    assert rows["/auth.pdf"]["status"] == "failed" and "HTTP 401" in rows["/auth.pdf"]["reason"]
+    assert site.auth_seen == [None]
     stored_text = "".join(
         p.read_text(errors="ignore") for p in (tmp_path / "store").rglob("*.json*")
     )

@@ -4,14 +4,19 @@ Both stages must agree on where a file lies and what an index row says, yet neit
 the other, so the layout lives here:
 
 - ``objects/<sha[:2]>/<sha>.pdf``: a usable PDF, stored once per content;
-- ``quarantine/<sha>.pdf``: a file that failed validation (the index row gives the reason);
-- ``robots/<host>.txt``: each contacted host's robots.txt, as read;
-- ``index.jsonl``: one row per distinct content, or per failed download, in manifest order;
+- ``quarantine/<sha>.json``: the *record* of a content that failed validation — its index row
+  (reason, size, every source that gave it) — never the content itself: the store is a DVC
+  output that gets pushed to remotes, and a refused file is by definition one nobody vetted;
+- ``robots/<host>_<port>.txt``: each contacted origin's robots.txt, as read;
+- ``index.jsonl``: one row per distinct content, per failed download or per skipped local entry,
+  in manifest order;
 - ``fetch_report.json``: the counts of the run that wrote the store;
 - ``.finstage-store``: the marker that lets a rerun wipe the folder safely.
 
-Index row: ``sha256`` (null when the download failed), ``status`` (ok | quarantined | failed),
-``reason`` (null when ok), ``bytes``, ``pages``, ``path`` (relative to the store; null when failed),
+Index row: ``sha256`` (null when failed or skipped), ``status`` (ok | quarantined | skipped |
+failed: ``skipped`` is a local entry fetch refused to read — a link, a FIFO, a pseudo-file),
+``reason`` (null when ok; it never quotes the file's bytes), ``bytes``, ``pages``, ``path``
+(relative to the store: the object, or the quarantine record; null when failed or skipped),
 ``source`` (the first source), ``license``, ``org`` (of the first source) and ``sources`` (every
 source that gave these bytes: ``source``, ``entry``, ``license``, ``org``, plus ``final_url``,
 ``content_type``, ``etag``, ``last_modified`` for downloads).
@@ -30,7 +35,7 @@ REPORT = "fetch_report.json"
 # the marker's text predates this module; it stays as it was so that stores keep their hash
 _MARKER_TEXT = "content-addressed PDF store written by finstage.corpus.fetch\n"
 
-Status = Literal["ok", "quarantined", "failed"]
+Status = Literal["ok", "quarantined", "skipped", "failed"]
 
 
 class StoreError(RuntimeError):
@@ -51,8 +56,9 @@ def prepare(store: Path) -> None:
 
 
 def relative_path(sha256: str, valid: bool) -> str:
-    """Where a file with this content lies, relative to the store."""
-    return f"objects/{sha256[:2]}/{sha256}.pdf" if valid else f"quarantine/{sha256}.pdf"
+    """Where a usable file with this content lies, or where the record of a refused one does,
+    relative to the store."""
+    return f"objects/{sha256[:2]}/{sha256}.pdf" if valid else f"quarantine/{sha256}.json"
 
 
 def write_file(path: Path, data: bytes) -> None:
@@ -63,14 +69,17 @@ def write_file(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def copy_file(path: Path, source: Path) -> None:
-    """Store a file without reading it into memory (one too large to validate)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, path)
+def write_quarantine(store: Path, rows: list[dict[str, Any]]) -> None:
+    """The record of every quarantined content, at its row's ``path`` (after every source of it
+    is known, so the record lists them all)."""
+    for row in rows:
+        if row["status"] == "quarantined":
+            text = json.dumps(row, ensure_ascii=False, indent=2) + "\n"
+            write_file(store / row["path"], text.encode("utf-8"))
 
 
-def write_robots(store: Path, netloc: str, text: str) -> None:
-    write_file(store / "robots" / f"{netloc.replace(':', '_')}.txt", text.encode("utf-8"))
+def write_robots(store: Path, name: str, text: str) -> None:
+    write_file(store / "robots" / f"{name.replace(':', '_')}.txt", text.encode("utf-8"))
 
 
 def index_row(

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from finstage.config import require
+from finstage.corpus.httpclient import parse_origin
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -19,7 +20,8 @@ class FetchConfig:
 
     allowed_hosts: list[str]  # http(s) hosts fetch may contact
     user_agent: str
-    timeout_s: float
+    timeout_s: float  # per read: the longest silence a download may keep
+    deadline_s: float  # per download, redirects and retries included: a drip cannot hold it
     retries: int  # extra attempts after a 5xx/429/timeout/connection error
     backoff_s: float  # first retry waits this, then doubles
     max_backoff_s: float  # cap on one wait, Retry-After included
@@ -27,7 +29,9 @@ class FetchConfig:
     max_bytes: int  # larger files are quarantined (local) or abandoned (download)
     max_pages: int
     allow_owner_password: bool  # accept PDFs that open without a password but carry one
-    auth_env: dict[str, str]  # host -> env var with an Authorization value
+    # https origin -> NAME of the env var with its Authorization value; a bare host means
+    # https://host:443. The value is sent to that exact origin only, never over plain http.
+    auth_env: dict[str, str]
 
     def check(self, where: str) -> None:
         for i, host in enumerate(self.allowed_hosts):
@@ -43,6 +47,11 @@ class FetchConfig:
             "must not be empty: say who crawls and how to reach you",
         )
         require(self.timeout_s > 0, f"{where}.timeout_s", f"must be > 0, got {self.timeout_s}")
+        require(
+            self.deadline_s >= self.timeout_s,
+            f"{where}.deadline_s",
+            f"must be >= {where}.timeout_s ({self.timeout_s}), got {self.deadline_s}",
+        )
         require(
             0 <= self.retries <= 20,
             f"{where}.retries",
@@ -63,15 +72,20 @@ class FetchConfig:
         require(
             self.max_pages >= 1, f"{where}.max_pages", f"must be at least 1, got {self.max_pages}"
         )
-        for host, var in self.auth_env.items():
+        for key, var in self.auth_env.items():
+            try:
+                host = parse_origin(key).host
+            except ValueError as err:
+                host = ""
+                require(False, f"{where}.auth_env.{key}", str(err))
             require(
                 host in self.allowed_hosts,
-                f"{where}.auth_env.{host}",
+                f"{where}.auth_env.{key}",
                 f"names a host that is not in {where}.allowed_hosts",
             )
             require(
                 bool(_ENV_NAME.match(var)),
-                f"{where}.auth_env.{host}",
+                f"{where}.auth_env.{key}",
                 "must be the NAME of an environment variable "
                 f"(the secret stays out of params), got {var!r}",
             )

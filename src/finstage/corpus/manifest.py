@@ -24,15 +24,22 @@ allowed. Relative paths are resolved against the directory fetch runs in (the re
 under ``dvc repro``) and recorded in the index exactly as written (a directory's files as
 ``<path>/<name>``), so the index does not depend on where the repository is checked out.
 
+A directory is listed without following links: every ``*.pdf`` name in it becomes an item, link,
+FIFO or not, so that fetch can record what it refuses to read instead of silently skipping it,
+and a linked subdirectory is never walked into (it could lead anywhere on the machine). The
+directory the entry names may itself be a link; that choice is the manifest author's.
+
 Anything wrong with the manifest itself — unknown keys, a missing path, a URL scheme other than
-file/http/https, an http(s) host outside ``fetch.allowed_hosts`` — raises `ManifestError` naming the
-manifest file and the entry before anything is fetched. Problems with the *files* (a corrupt PDF,
+file/http/https, an http(s) URL with userinfo, a non-ASCII or percent-encoded host, or a host
+outside ``fetch.allowed_hosts`` — raises `ManifestError` naming the manifest file and the entry
+before anything is fetched. Problems with the *files* (a corrupt PDF,
 an HTTP 500) never raise: fetch records and counts them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +81,7 @@ class Item:
     ref: str  # what the index records as `source`
     path: Path | None = None
     url: str | None = None
+    root: Path | None = None  # a local file must lie inside this (resolved) folder
 
 
 def load_manifest(path: Path) -> list[Source]:
@@ -138,12 +146,26 @@ def _parse_entry(entry: Any, i: int, defaults: dict[str, str], name: str) -> Sou
     if "path" in entry:
         return Source(i, "path", entry["path"], license_, org, recursive)
     url = entry["url"]
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as err:
+        raise ManifestError(f"{where}.url {url!r} is not a valid URL: {err}") from None
     if parts.scheme == "file":
         return Source(i, "file_url", url, license_, org, recursive)
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
             raise ManifestError(f"{where}.url {url!r} has no host")
+        if "@" in parts.netloc:
+            raise ManifestError(
+                f"{where}.url {url!r} carries userinfo; credentials never go in URLs "
+                f"(use fetch.auth_env for an Authorization header)"
+            )
+        if not parts.netloc.isascii() or "%" in parts.netloc or "\\" in url:
+            raise ManifestError(
+                f"{where}.url {url!r}: write the host in plain ASCII (punycode for an IDN), "
+                f"without percent-encoding or backslashes"
+            )
         if recursive:
             raise ManifestError(
                 f"{where}: 'recursive' applies to local directories, not to http(s) URLs"
@@ -189,19 +211,30 @@ def expand(
             local = Path(source.location)
             local = local if local.is_absolute() else base / local
         if local.is_dir():
-            pattern = "**/*" if source.recursive else "*"
-            files = sorted(
-                (p for p in local.glob(pattern) if p.is_file() and p.suffix.lower() == ".pdf"),
-                key=lambda p: p.relative_to(local).as_posix(),
-            )
-            for file in files:
-                rel = file.relative_to(local).as_posix()
-                items.append(Item(source, f"{source.location.rstrip('/')}/{rel}", path=file))
-        elif local.is_file():
-            items.append(Item(source, source.location, path=local))
+            root = Path(os.path.realpath(local))
+            for rel in sorted(_pdf_names(local, source.recursive)):
+                ref = f"{source.location.rstrip('/')}/{rel}"
+                items.append(Item(source, ref, path=local / rel, root=root))
+        elif os.path.lexists(local):  # a file, or a link or special file fetch will refuse
+            root = Path(os.path.realpath(local.parent))
+            items.append(Item(source, source.location, path=local, root=root))
         else:
             raise ManifestError(
                 f"{where}: {source.location!r} does not exist (resolved to {local}); fix the path, "
                 f"or run the stage that creates it first"
             )
     return items
+
+
+def _pdf_names(folder: Path, recursive: bool, prefix: str = "") -> Iterator[str]:
+    """Relative posix paths of every ``*.pdf`` entry that is not a real directory (links and
+    special files included, for fetch to refuse by name), descending only into real
+    subdirectories."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            rel = f"{prefix}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                if recursive:
+                    yield from _pdf_names(Path(entry.path), recursive, f"{rel}/")
+            elif Path(entry.name).suffix.lower() == ".pdf":
+                yield rel
