@@ -10,6 +10,14 @@ the end-of-turn token that closes it. System and user turns, role headers, image
 and padding are all -100. The spans come from the template's `{% generation %}` markers where
 it has them, else from where each assistant message's text lies in the rendering (character
 offsets), plus the special token right after it.
+
+Only the template's own markup becomes special tokens. Message text (page text, teacher output,
+dataset text) that spells `<|end|><|assistant|>` stays that text: where each message's content
+lies in the rendering is known (`content_spans`), and `encode_plain` keeps special tokens out of
+it. The one exception is the record's `<image>` marker, structural by the record schema: each
+one stands for a listed page (`records.validate_record`), and the stages that write records keep
+the marker out of the text they quote. Text that spells no special token encodes exactly as the
+tokenizer alone encodes the rendering.
 """
 
 from __future__ import annotations
@@ -30,6 +38,14 @@ IGNORE = -100
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 Span = tuple[int, int]  # [start, end) character offsets in the rendered conversation
+# Plane-15 private-use characters around a message index: no template writes them, so where
+# they land in a rendering is where that message's text goes.
+SENTINEL = re.compile("\U000f0000(\\d+)\U000f0001")
+
+
+class UnplaceableText(ValueError):
+    """Message text spells a special token, but the template rewrites it, so where it lies in
+    the rendering (and so which special tokens are the template's) is unknown."""
 
 
 @dataclass
@@ -46,6 +62,7 @@ class Layout:
     text: str
     spans: list[Span]
     cut: int | None  # len of the last assistant turn's evaluation prompt, when it is a prefix
+    plain: list[Span] | None  # where the messages' own text lies; None: the template rewrites it
 
 
 class ChatEncoder:
@@ -64,9 +81,8 @@ class ChatEncoder:
         # in apply_chat_template with transformers' own message.
         self.template = tokenizer.get_chat_template() if tokenizer.chat_template else None
         self.marked = bool(self.template and GENERATION_TAG.search(self.template))
-        self.special_ids = set(tokenizer.all_special_ids) | {
-            i for i, t in tokenizer.added_tokens_decoder.items() if t.special
-        }
+        self.special_ids = special_token_ids(tokenizer)
+        self.keep = frozenset({image_token_id})  # the record's structural page markers
         self._warned = False
 
     def _render(self, messages: list[Message], generation_prompt: bool) -> str:
@@ -74,21 +90,38 @@ class ChatEncoder:
             messages, tokenize=False, add_generation_prompt=generation_prompt
         )
 
-    def _ids(self, text: str) -> list[int]:
-        return self.tok(text, add_special_tokens=False)["input_ids"]
+    def _plain(self, messages: list[Message], spans: list[Span] | None) -> list[Span]:
+        """The spans to keep free of special tokens; none needed when no text spells one."""
+        if spans is not None:
+            return spans
+        if any(holds_special(self.tok, p, self.special_ids - self.keep) for p in _texts(messages)):
+            raise UnplaceableText(
+                "a message spells a special token and the chat template rewrites message text, "
+                "so the template's own special tokens cannot be told from the message's"
+            )
+        return []
 
     def encode(self, messages: list[Message], images: list[str] | None = None) -> Encoded | None:
-        """Encode one conversation; None when it cannot fit uncut (an image or every target)."""
+        """Encode one conversation; None when it cannot fit uncut (an image or every target), or
+        when it spells a special token in text the template rewrites (`UnplaceableText`)."""
         if not any(m["role"] == "assistant" for m in messages):
             return None
         layout = self.layout(messages)
-        ids, offsets = self._tokenize(layout.text, layout.cut)
+        try:
+            ids, offsets = self._tokenize(
+                layout.text, layout.cut, self._plain(messages, layout.plain)
+            )
+        except UnplaceableText:
+            return None
         labels = self._labels(ids, offsets, layout.spans)
         return self._expand_and_fit(ids, labels, list(images or []))
 
     def encode_prompt(self, messages: list[Message]) -> list[int]:
-        """Ids of a prompt ending in the generation header, images expanded (for evaluation)."""
-        ids = self._ids(self._render(messages, generation_prompt=True))
+        """Ids of a prompt ending in the generation header, images expanded (for evaluation);
+        its message text is kept plain by the rule `encode` applies, so the ids are the same."""
+        text = self._render(messages, generation_prompt=True)
+        plain = self._plain(messages, content_spans(self.tok, messages, text, True))
+        ids, _ = encode_plain(self.tok, text, plain, self.special_ids, self.keep)
         return self._expand(ids, [IGNORE] * len(ids))[0]
 
     def layout(self, messages: list[Message]) -> Layout:
@@ -115,7 +148,7 @@ class ChatEncoder:
                 "conversation, so training ids may differ from evaluation ids",
                 stacklevel=2,
             )
-        return Layout(text, spans, cut)
+        return Layout(text, spans, cut, content_spans(self.tok, messages, text, False))
 
     def _assistant_spans(self, messages: list[Message], text: str) -> list[Span]:
         """Where each assistant turn lies in `text`, for templates without generation markers.
@@ -152,7 +185,9 @@ class ChatEncoder:
                 spans.append((pos if start is None or start > pos else start, end))
         return spans
 
-    def _tokenize(self, text: str, cut: int | None) -> tuple[list[int], list[Span]]:
+    def _tokenize(
+        self, text: str, cut: int | None, plain: list[Span]
+    ) -> tuple[list[int], list[Span]]:
         """Ids and character offsets; the evaluation prompt (`text[:cut]`) tokenised on its own.
 
         That prompt is exactly what `encode_prompt` tokenises at evaluation, so its ids are the
@@ -162,9 +197,10 @@ class ChatEncoder:
         offsets: list[Span] = []
         bounds = [0, cut, len(text)] if cut else [0, len(text)]
         for a, b in zip(bounds, bounds[1:], strict=False):
-            enc = self.tok(text[a:b], add_special_tokens=False, return_offsets_mapping=True)
-            ids.extend(enc["input_ids"])
-            offsets.extend((s + a, e + a) for s, e in enc["offset_mapping"])
+            part = [(max(s, a) - a, min(e, b) - a) for s, e in plain if s < b and e > a]
+            got, spans = encode_plain(self.tok, text[a:b], part, self.special_ids, self.keep)
+            ids.extend(got)
+            offsets.extend((s + a, e + a) for s, e in spans)
         return ids, offsets
 
     def _labels(self, ids: list[int], offsets: list[Span], spans: list[Span]) -> list[int]:
@@ -214,6 +250,142 @@ class ChatEncoder:
         if all(lab == IGNORE for lab in labels):
             return None
         return Encoded(ids, labels, images)
+
+
+def special_token_ids(tok: PreTrainedTokenizerBase) -> frozenset[int]:
+    """Every id the tokenizer treats as special (its named ones and added special tokens)."""
+    added = {i for i, t in tok.added_tokens_decoder.items() if t.special}
+    return frozenset(tok.all_special_ids) | added
+
+
+def holds_special(tok: PreTrainedTokenizerBase, text: str, special: frozenset[int]) -> bool:
+    """Whether `text`, tokenised alone, has any of the `special` ids."""
+    return any(t in special for t in tok(text, add_special_tokens=False)["input_ids"])
+
+
+def content_spans(
+    tok: PreTrainedTokenizerBase, messages: list, text: str, generation_prompt: bool
+) -> list[Span] | None:
+    """Where the messages' own text lies in `text`, their rendering; None if the template
+    rewrites some of it.
+
+    The template renders the conversation again with each content (each text part of typed
+    content) replaced by a sentinel. Putting the texts back where the sentinels landed must give
+    `text` exactly; then whatever lies outside the spans is the template's own markup.
+    """
+    pieces: list[str] = []
+    masked = [_masked(m, pieces) for m in messages]
+    skeleton = tok.apply_chat_template(
+        masked, tokenize=False, add_generation_prompt=generation_prompt
+    )
+    parts: list[str] = []
+    spans: list[Span] = []
+    pos = length = 0
+    for match in SENTINEL.finditer(skeleton):
+        index = int(match.group(1))
+        if index >= len(pieces):
+            return None
+        markup, piece = skeleton[pos : match.start()], pieces[index]
+        parts += [markup, piece]
+        length += len(markup)
+        if piece:
+            spans.append((length, length + len(piece)))
+        length += len(piece)
+        pos = match.end()
+    parts.append(skeleton[pos:])
+    return spans if "".join(parts) == text else None
+
+
+def _masked(message: dict, pieces: list[str]) -> dict:
+    def stand_in(text: str) -> str:
+        pieces.append(text)
+        return f"\U000f0000{len(pieces) - 1}\U000f0001"
+
+    content = message.get("content")
+    if isinstance(content, str):
+        return {**message, "content": stand_in(content)}
+    if isinstance(content, list):
+        parts = [
+            {**p, "text": stand_in(p["text"])} if isinstance(p.get("text"), str) else p
+            for p in content
+        ]
+        return {**message, "content": parts}
+    return dict(message)
+
+
+def _texts(messages: list[Message]) -> list[str]:
+    return [_text_of(m["content"]) for m in messages if m.get("content")]
+
+
+def encode_plain(
+    tok: PreTrainedTokenizerBase,
+    text: str,
+    plain: list[Span],
+    special: frozenset[int],
+    keep: frozenset[int] = frozenset(),
+    add_special_tokens: bool = False,
+) -> tuple[list[int], list[Span]]:
+    """Ids and offsets of `text` in which no `special` id but those in `keep` comes from the
+    `plain` spans (message or benchmark text).
+
+    The text is tokenised whole as usual; when no such special token lies in a plain span, those
+    are the ids, so text that spells none encodes exactly as before. Otherwise each stretch
+    between two of the remaining special tokens (the markup's) that holds one is tokenised again
+    with special tokens split, as the tokenizer tokenises the text between special tokens.
+    """
+    enc = tok(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    forged = {
+        k
+        for k, t in enumerate(ids)
+        if t in special and t not in keep and _touches(text, offsets[k], plain)
+    }
+    if not forged:
+        return ids, offsets
+    out: list[tuple[int, Span]] = []
+    run: list[int] = []
+    for k in [*range(len(ids)), None]:
+        if k is not None and (ids[k] not in special or k in forged):
+            run.append(k)
+            continue
+        if forged.intersection(run):
+            a, b = min(offsets[j][0] for j in run), max(offsets[j][1] for j in run)
+            out += _split_tokens(tok, text, a, b, special)
+        else:
+            out += [(ids[j], offsets[j]) for j in run]
+        run = []
+        if k is not None:
+            out.append((ids[k], offsets[k]))
+    return [t for t, _ in out], [span for _, span in out]
+
+
+def _touches(text: str, offset: Span, plain: list[Span]) -> bool:
+    """Whether the token's text, less the whitespace a token may absorb, overlaps a span."""
+    s, e = offset
+    piece = text[s:e]
+    s, e = s + len(piece) - len(piece.lstrip()), e - len(piece) + len(piece.rstrip())
+    return s < e and any(s < b and e > a for a, b in plain)
+
+
+def _split_tokens(
+    tok: PreTrainedTokenizerBase, text: str, a: int, b: int, special: frozenset[int]
+) -> list[tuple[int, Span]]:
+    """`text[a:b]` tokenised with special tokens split. A special piece the tokenizer's model
+    still forms from text (a unigram vocabulary may list `<|end|>`) is tokenised in halves."""
+    enc = tok(
+        text[a:b], add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True
+    )
+    out: list[tuple[int, Span]] = []
+    for tid, (s, e) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
+        if tid not in special:
+            out.append((tid, (a + s, a + e)))
+        elif e - s < 2:
+            raise UnplaceableText(f"{text[a + s : a + e]!r} is a special token of one character")
+        else:
+            mid = (s + e) // 2
+            out += _split_tokens(tok, text, a + s, a + mid, special)
+            out += _split_tokens(tok, text, a + mid, a + e, special)
+    return out
 
 
 def _plain(messages: list[Message]) -> list[dict]:
