@@ -162,3 +162,24 @@ def test_unknown_preset_and_bad_params_are_rejected(tmp_path):
     assert result.exit_code == 2 and "train.p3_s2.lora.r" in result.output
     with pytest.raises(ParamsError, match="unknown section 'trian'"):
         presets.apply((ROOT / "params.yaml").read_text(), "trian: {}", SECTIONS)
+
+
+@pytest.mark.parametrize("name", ["../params", "../presets/paper", "/etc/passwd", "Paper", ""])
+def test_a_preset_name_never_reaches_outside_presets(tmp_path, name):
+    """`finstage preset NAME` reads presets/NAME.yaml only; a path is not a name."""
+    with pytest.raises(ParamsError, match=r"\[a-z0-9_-\]\+"):
+        presets.preset_path(name)
+    target = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", target)
+    result = CliRunner().invoke(app, ["preset", name, "--params", str(target), "--diff"])
+    assert result.exit_code == 2 and "[a-z0-9_-]+" in result.output, result.output
+    assert target.read_text() == (ROOT / "params.yaml").read_text()
+
+
+def test_a_preset_linked_from_outside_presets_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "secret.yaml").write_text("train: {}\n")
+    (tmp_path / "presets" / "link.yaml").symlink_to(tmp_path / "secret.yaml")
+    monkeypatch.setattr(presets, "PRESETS_DIR", tmp_path / "presets")
+    with pytest.raises(ParamsError, match="outside"):
+        presets.preset_path("link")

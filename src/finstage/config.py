@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 T = TypeVar("T")
 PARAMS_FILE = "params.yaml"
+# dvc.yaml puts these names into shell commands (`--name ${key}`, `models/${item.init}`), so a
+# name is an identifier or nothing runs: `x$(id)` as a key would be a command
+NAME = re.compile(r"[a-z0-9_]+")
+NAME_RULE = "[a-z0-9_]+"
 
 
 class ParamsError(ValueError):
@@ -109,15 +117,58 @@ def require(condition: bool, key: str, message: str) -> None:
         raise ParamsError(f"{PARAMS_FILE}: '{key}' {message}")
 
 
+def check_names(params: Mapping[str, Any]) -> None:
+    """Raise ParamsError naming the first key or value dvc.yaml would put into a shell command
+    that is not a plain name: mixtures (`mix`), training stages (`train`) with their `init` and
+    `data`, and checkpoints (`report.phases`). Phase labels are display text and may be anything.
+    """
+    mix, train = params.get("mix") or {}, params.get("train") or {}
+    phases = (params.get("report") or {}).get("phases") or {}
+    named = [(f"mix.{k}", k) for k in _keys(mix)] + [(f"train.{k}", k) for k in _keys(train)]
+    named += [(f"report.phases.{k}", k) for k in _keys(phases)]
+    for stage, plan in train.items() if isinstance(train, Mapping) else ():
+        for field in ("init", "data"):
+            if isinstance(plan, Mapping) and field in plan:
+                named.append((f"train.{stage}.{field}", plan[field]))
+    for key, value in named:
+        if not (isinstance(value, str) and NAME.fullmatch(value)):
+            raise ParamsError(
+                f"{PARAMS_FILE}: '{key}' is {value!r}; stage, checkpoint and mixture names must "
+                f"match {NAME_RULE} (dvc.yaml puts them into shell commands)"
+            )
+
+
+def _keys(section: Any) -> list[Any]:
+    return list(section) if isinstance(section, Mapping) else []
+
+
+def check_stage_name(stage: str) -> None:
+    """A DVC stage name is `<stage>` or `<stage>@<name>`, the name a params key (see NAME)."""
+    base, at, item = stage.partition("@")
+    if not NAME.fullmatch(base) or (at and not NAME.fullmatch(item)):
+        raise ParamsError(
+            f"stage {stage!r}: a stage name expanded from params must match {NAME_RULE}; "
+            f"dvc.yaml put it into a shell command, so check {PARAMS_FILE} before any `dvc repro`"
+        )
+
+
 def stage_params(stage: str | None = None) -> dict[str, Any]:
     """The params that dvc.yaml declares for `stage` (default: the running DVC stage), nothing else.
 
     Reading through this view is what makes an undeclared read fail loudly (KeyError) instead of
-    silently not triggering a rerun when that key changes.
+    silently not triggering a rerun when that key changes. Every stage starts here, so this is
+    also where a stage refuses to run under a params file whose names are not plain (see
+    `check_names`): by then DVC has already run the shell command it built from them, so this
+    stops outputs being written under mangled names and says why; `finstage validate` before
+    the run (pre-commit, CI) is what keeps the command from being built at all.
     """
     import dvc.api
 
     name = stage or os.environ.get("DVC_STAGE")
     if not name:
         raise ParamsError("no stage given: run through `dvc repro` or pass --stage NAME")
+    check_stage_name(name)
+    whole = yaml.safe_load(Path(PARAMS_FILE).read_text()) if Path(PARAMS_FILE).is_file() else None
+    if isinstance(whole, Mapping):
+        check_names(whole)
     return dvc.api.params_show(stages=[name], deps=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import types
 import typing
 from collections.abc import Mapping, MutableMapping
@@ -23,6 +24,7 @@ from ruamel.yaml import YAML
 from finstage.config import ParamsError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
+PRESET_NAME = re.compile(r"[a-z0-9_-]+")  # a name, not a path: presets/NAME.yaml and no other file
 ABSENT = object()
 
 
@@ -32,16 +34,27 @@ def available() -> dict[str, str]:
 
 
 def preset_path(name: str) -> Path:
+    """presets/NAME.yaml, and never a file outside presets/ (a `../x` or a link out of it).
+
+    A preset's text is merged into params.yaml, which names what runs; a path given as a name
+    must not pull in some other YAML file."""
+    if not PRESET_NAME.fullmatch(name):
+        raise ParamsError(
+            f"preset name {name!r} must match [a-z0-9_-]+ (a file under presets/); "
+            f"available: {sorted(available())}"
+        )
     path = PRESETS_DIR / f"{name}.yaml"
     if not path.exists():
         raise ParamsError(f"no preset {name!r}; available: {sorted(available())}")
+    if not path.resolve().is_relative_to(PRESETS_DIR.resolve()):
+        raise ParamsError(f"preset {name!r} links outside presets/ (to {path.resolve()})")
     return path
 
 
 def apply(params_text: str, overlay_text: str, schema: Mapping[str, Any]) -> str:
     """params.yaml text with the overlay merged in; comments and formatting are kept."""
-    yaml = _yaml()
-    params, overlay = yaml.load(params_text), yaml.load(overlay_text)
+    rt = _yaml()  # round-trip loader: plain data only, never Python objects
+    params, overlay = rt.load(params_text), rt.load(overlay_text)
     if not isinstance(overlay, Mapping):
         raise ParamsError("a preset must be a mapping of params sections")
     for section, value in overlay.items():
@@ -49,7 +62,7 @@ def apply(params_text: str, overlay_text: str, schema: Mapping[str, Any]) -> str
             raise ParamsError(f"preset: unknown section {section!r}; known: {sorted(schema)}")
         params[section] = merge(params.get(section), value, schema[section])
     out = io.StringIO()
-    yaml.dump(params, out)
+    rt.dump(params, out)
     return out.getvalue()
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from finstage.config import PARAMS_FILE, ParamsError
+from finstage.config import PARAMS_FILE, ParamsError, check_names
 
 BASE = "p0"  # written by the `base` stage; every chain starts here
 
@@ -27,7 +27,12 @@ class Checkpoint:
 
 
 def checkpoints(params: Mapping[str, Any]) -> list[Checkpoint]:
-    """Every checkpoint in report order; raises ParamsError naming the key that breaks the chain."""
+    """Every checkpoint in report order; raises ParamsError naming the key that breaks the chain.
+
+    Names come first: dvc.yaml puts them into shell commands, so no other message may hide a
+    name that is not plain (a bad `init` would otherwise be reported only as out of order).
+    """
+    check_names(params)
     phases = _phases(params)
     train = params.get("train") or {}
     mixtures = params.get("mix") or {}
