@@ -3,8 +3,13 @@
 DVC deletes a stage's outputs before rerunning it, so snapshots live outside them, under
 `.finstage/resume/<stage>/`, keyed by a fingerprint of everything that determines the run (plan,
 starting checkpoint, data). A snapshot from a different run is ignored, never half-applied.
-Trainable weights are safetensors; optimizer, scheduler and RNG state are loaded with
-`weights_only=True`, so no arbitrary pickle is ever executed.
+
+Nothing in a snapshot is a pickle: the folder sits outside DVC's hashes, so anyone who can write
+there could plant one, and unpickling runs code (`weights_only=True` narrows that, but has been
+bypassed before). Trainable weights and every tensor of the optimizer, scheduler and RNG state
+are safetensors; the structure around them (param groups, steps, history) is JSON, whose floats
+round-trip exactly, so the resumed run stays bit-identical. A folder in any other layout (such
+as the `state.pt` an older version wrote) is ignored and the stage starts fresh.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 WEIGHTS = "trainable.safetensors"
-STATE = "state.pt"
+STATE = "state.json"  # optimizer, scheduler and RNG state, tensors replaced by references
+STATE_TENSORS = "state.safetensors"  # the tensors those references name
 META = "meta.json"
+FORMAT = "safetensors+json/1"  # meta.json's `format`; any other folder is not read
 
 
 @dataclass
@@ -51,11 +58,13 @@ class ResumeStore:
             n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad
         }
         save_file(trainable, tmp / WEIGHTS)
-        torch.save(
-            {"optimizer": snapshot.optimizer, "scheduler": snapshot.scheduler, "rng": snapshot.rng},
-            tmp / STATE,
-        )
+        tensors: dict[str, torch.Tensor] = {}
+        state = {"optimizer": snapshot.optimizer, "scheduler": snapshot.scheduler}
+        state["rng"] = snapshot.rng
+        (tmp / STATE).write_text(json.dumps(encode_tree(state, tensors)))
+        save_file(tensors, tmp / STATE_TENSORS)
         meta = {
+            "format": FORMAT,
             "fingerprint": self.fingerprint,
             "step": snapshot.step,
             "tokens": snapshot.tokens,
@@ -66,19 +75,26 @@ class ResumeStore:
         tmp.rename(self.root)
 
     def load(self, model: torch.nn.Module) -> Snapshot | None:
-        """Restore trainable weights into `model`; the rest, or None without a usable snapshot."""
+        """Restore trainable weights into `model`; the rest, or None without a usable snapshot.
+
+        Every file is checked to be there before the model is touched, so an unusable folder
+        leaves the model as it was loaded."""
         meta_path = self.root / META
         if not meta_path.exists():
             return None
         meta = json.loads(meta_path.read_text())
-        if meta["fingerprint"] != self.fingerprint:
+        if meta.get("fingerprint") != self.fingerprint:
             return None
-        weights = load_file(self.root / WEIGHTS)
+        files = [self.root / name for name in (WEIGHTS, STATE, STATE_TENSORS)]
+        if meta.get("format") != FORMAT or not all(f.is_file() for f in files):
+            print(f"resume: {self.root} is not a {FORMAT} snapshot; starting from step 0")
+            return None
+        state = decode_tree(json.loads(files[1].read_text()), load_file(files[2]))
+        weights = load_file(files[0])
         params = dict(model.named_parameters())
         with torch.no_grad():
             for name, tensor in weights.items():
                 params[name].copy_(tensor)
-        state = torch.load(self.root / STATE, weights_only=True)
         history = [(int(s), m) for s, m in meta["history"]]
         return Snapshot(
             meta["step"],
@@ -91,3 +107,48 @@ class ResumeStore:
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+TENSOR, TUPLE, PAIRS = "__tensor__", "__tuple__", "__pairs__"
+
+
+def encode_tree(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """`value` as JSON data, each tensor moved into `tensors` and replaced by its key.
+
+    Covers what optimizer and scheduler state dicts hold: tensors, dicts (an optimizer's state
+    is keyed by int parameter ids), lists, tuples (AdamW's betas) and scalars. Tuples and
+    non-string keys are tagged so `decode_tree` gives back the same types; anything else is a
+    TypeError rather than a snapshot that would restore differently.
+    """
+    if isinstance(value, torch.Tensor):
+        key = f"t{len(tensors)}"
+        tensors[key] = value.detach().cpu().contiguous()
+        return {TENSOR: key}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in value):
+            return {k: encode_tree(v, tensors) for k, v in value.items()}
+        return {
+            PAIRS: [[encode_tree(k, tensors), encode_tree(v, tensors)] for k, v in value.items()]
+        }
+    if isinstance(value, tuple):
+        return {TUPLE: [encode_tree(v, tensors) for v in value]}
+    if isinstance(value, list):
+        return [encode_tree(v, tensors) for v in value]
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    raise TypeError(f"resume state holds a {type(value).__name__} object, which is not plain data")
+
+
+def decode_tree(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """The inverse of `encode_tree`."""
+    if isinstance(value, list):
+        return [decode_tree(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if TENSOR in value:
+        return tensors[value[TENSOR]]
+    if TUPLE in value:
+        return tuple(decode_tree(v, tensors) for v in value[TUPLE])
+    if PAIRS in value:
+        return {decode_tree(k, tensors): decode_tree(v, tensors) for k, v in value[PAIRS]}
+    return {k: decode_tree(v, tensors) for k, v in value.items()}
