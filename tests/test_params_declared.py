@@ -76,7 +76,8 @@ def test_pipeline_expands_the_recipe_from_params():
     """dvc.yaml's mixtures, training stages and evaluations are exactly what params declare."""
     params = repo_params()
     names = {name for name, _, _ in STAGES}
-    fixed = {"corpus", "fetch", "render", "synthesize", "distill", "benchmarks", "decontam"}
+    fixed = {"corpus", "fetch", "render", "synthesize", "distill", "benchmarks", "sources"}
+    fixed |= {"decontam"}
     expected = fixed | {"base", "report"}
     expected |= {f"mix@{m}" for m in params["mix"]}
     expected |= {f"train@{s}" for s in training_stages(params)}

@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from finstage.benchmarks import edinet
+from finstage.benchmarks import edinet, transport
+from finstage.benchmarks.download import DownloadConfig, download_sources
 from finstage.benchmarks.registry import BENCHMARKS
 from finstage.benchmarks.transport import SourceError, SourceSpec
 from finstage.config import ParamsError, parse
@@ -329,18 +330,21 @@ def server():
     httpd.server_close()
 
 
-def test_url_route_with_sha256_pin(server):
+def test_url_route_reads_the_pinned_download(server, tmp_path, monkeypatch):
+    """A url source reads the `sources` stage's copy, verified against its pin."""
+    monkeypatch.setattr(transport, "DOWNLOADS", tmp_path)
+    cfg = DownloadConfig(["127.0.0.1"], 1 << 20, 5.0, 20.0)
     data = (RAW / "fp2" / "data.json").read_bytes()
     pin = hashlib.sha256(data).hexdigest()
-    docs = load_docs("fp2", SourceSpec(url=f"{server}/fp2/data.json", sha256=pin))
-    assert docs == fixture_docs("fp2", "fp2/data.json")
+    spec = SourceSpec(url=f"{server}/fp2/data.json", sha256=pin)
+    rel = EDINET_FILES["edinet_earnings"]
+    edinet_pin = hashlib.sha256((RAW / rel).read_bytes()).hexdigest()
+    edinet_spec = SourceSpec(url=f"{server}/{rel}", sha256=edinet_pin)
+    download_sources({"fp2": spec, "edinet_earnings": edinet_spec}, cfg, tmp_path)
+    assert load_docs("fp2", spec) == fixture_docs("fp2", "fp2/data.json")
+    assert load_docs("edinet_earnings", edinet_spec) == fixture_docs("edinet_earnings", rel)
     with pytest.raises(SourceError, match=f"sha256 {pin} does not match the pinned {'0' * 64}"):
         load_docs("fp2", SourceSpec(url=f"{server}/fp2/data.json", sha256="0" * 64))
-    rel = EDINET_FILES["edinet_earnings"]
-    unpinned = hashlib.sha256((RAW / rel).read_bytes()).hexdigest()
-    with pytest.warns(UserWarning, match=f"edinet_earnings.sha256 to {unpinned}"):
-        docs = load_docs("edinet_earnings", SourceSpec(url=f"{server}/{rel}"))
-    assert docs == fixture_docs("edinet_earnings", rel)
 
 
 def test_a_pinned_local_file_is_verified_too(tmp_path):
@@ -406,6 +410,7 @@ def test_missing_sources_say_what_to_point_at(tmp_path):
         ({"path": "a", "revision": "main"}, "evaluate.sources.fp2.revision"),
         ({"url": "ftp://x/data.json"}, "evaluate.sources.fp2.url"),
         ({"url": "https://x/data.json", "sha256": "ABC"}, "evaluate.sources.fp2.sha256"),
+        ({"url": "https://x/data.json"}, "evaluate.sources.fp2.sha256"),
         ({"hub": "SakanaAI/EDINET-Bench", "sha256": "0" * 64}, "evaluate.sources.fp2.sha256"),
         ({"hub": "org/ds", "split": ""}, "evaluate.sources.fp2.split"),
         ({"path": "a", "mirror": "b"}, "evaluate.sources.fp2.mirror"),

@@ -13,12 +13,12 @@ from __future__ import annotations
 import io
 import json
 import random
-import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finstage.benchmarks import limits
 from finstage.benchmarks.benchmark import Benchmark, TaskSettings
 from finstage.benchmarks.lmeval import (
     MULTIPLE_CHOICE,
@@ -257,15 +257,21 @@ def stand_in_documents(sentences: list[dict], seed: int) -> list[dict]:
 
 def _files(path: Path) -> list[Row]:
     """chABSA documents from a folder, one JSON file or the release zip, in file-name order."""
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
+    if path.suffix == ".zip":  # read member by member in memory, never extracted to disk
+        limits.check_file(path)
+        with limits.checked_zip(path) as archive:
             names = sorted(n for n in archive.namelist() if n.endswith(".json"))
-            blobs = [(f"{path}!{n}", archive.read(n)) for n in names]
+            blobs = [(f"{path}!{n}", limits.read_member(archive, n, path)) for n in names]
     else:
         files = [path] if path.is_file() else sorted(path.glob("*.json"))
         if path.is_dir() and not files:
             files = sorted(path.glob("chABSA-dataset/*.json"))
-        blobs = [(str(f), f.read_bytes()) for f in files]
+        if len(files) > limits.MAX_MEMBERS:
+            raise SourceError(f"{path}: over the limit of {limits.MAX_MEMBERS} documents")
+        blobs = []
+        for f in files:
+            limits.check_file(f)
+            blobs.append((str(f), f.read_bytes()))
     if not blobs:
         raise SourceError(f"{path}: no chABSA *.json documents found")
     rows = []

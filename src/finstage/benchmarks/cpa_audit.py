@@ -26,6 +26,7 @@ from typing import Any
 
 import openpyxl
 
+from finstage.benchmarks import limits
 from finstage.benchmarks.benchmark import Benchmark, TaskSettings
 from finstage.benchmarks.lmeval import Doc, Scorer, TextTask
 from finstage.benchmarks.pfnet_exams import SCORER, SCORES, choice_task, pfnet_prompt
@@ -206,17 +207,46 @@ def header_key(cell: Any) -> str:
     return integral.group(1) if integral else text
 
 
+def _bounded_cells(path: Path) -> list[tuple[Any, ...]]:
+    """The first sheet's cell values, within `limits`: the workbook's parts are sized before
+    openpyxl opens it, and a sheet declaring more rows or columns than the limits (openpyxl
+    pads every row to the declared width) fails before any row is built."""
+    limits.check_file(path)
+    try:
+        with zipfile.ZipFile(path) as archive:  # an .xlsx is a zip of XML parts
+            limits.check_archive(archive, path, limits.MAX_SHEET_BYTES)
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except SourceError:
+        raise
+    except Exception as err:  # openpyxl raises several unrelated types for a non-xlsx file
+        raise SourceError(f"{path}: not a readable .xlsx workbook ({err})") from err
+    try:
+        sheet = book.worksheets[0]
+        columns, rows = sheet.max_column or 0, sheet.max_row or 0
+        if columns > limits.MAX_COLUMNS:
+            raise SourceError(
+                f"{path}: the first sheet declares {columns} columns, over the limit of "
+                f"{limits.MAX_COLUMNS} columns"
+            )
+        if rows > limits.MAX_ROWS:
+            raise SourceError(
+                f"{path}: the first sheet declares {rows} rows, over the limit of "
+                f"{limits.MAX_ROWS} rows"
+            )
+        values = []
+        for cells in sheet.iter_rows(max_col=limits.MAX_COLUMNS, values_only=True):
+            values.append(cells)
+            limits.check_rows(path, len(values))
+        return values
+    finally:
+        book.close()
+
+
 def _xlsx_rows(path: Path) -> list[Row]:
     """Rows keyed by header name, fully empty rows skipped; the first column (the exam session
     in the real file, pandas' index_col=0) is kept as ``__index__``. Each row's `where` names
     its sheet row, from which item ids are made."""
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as err:  # openpyxl raises several unrelated types for a non-xlsx file
-        raise SourceError(f"{path}: not a readable .xlsx workbook ({err})") from err
-    sheet = book.worksheets[0]
-    values = list(sheet.iter_rows(values_only=True))
-    book.close()
+    values = _bounded_cells(path)
     if not values:
         raise SourceError(f"{path}: the first worksheet is empty; expected a header row")
     header = [header_key(h) for h in values[0]]

@@ -1,6 +1,7 @@
 """Reading raw benchmark files whose formats several benchmarks share, with errors that name
 the file, the row and the field: a wrong file pointed at by params must fail before any model
-loads, saying what to fix."""
+loads, saying what to fix. Every read stays within `limits`: files are sized before they are
+read whole, JSON Lines are read a line at a time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from finstage.benchmarks import limits
 from finstage.benchmarks.transport import Row, SourceError
 
 
@@ -22,6 +24,7 @@ def field(row: dict[str, Any], where: str, key: str, kind: type | tuple[type, ..
 
 
 def read_json(path: Path) -> Any:
+    limits.check_file(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -38,14 +41,16 @@ def table_rows(path: Path) -> list[Row]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
+        limits.check_file(path)
+        limits.check_rows(path, pq.ParquetFile(path).metadata.num_rows)
         return [(f"{path} row {i}", r) for i, r in enumerate(pq.read_table(path).to_pylist())]
     rows: list[Row] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in limits.lines(path):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as err:
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise SourceError(f"{path}:{n}: not a JSON line ({err}); expected JSONL") from err
         if not isinstance(row, dict):
             raise SourceError(f"{path}:{n}: expected a JSON object per line")

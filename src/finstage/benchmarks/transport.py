@@ -2,19 +2,21 @@
 
 The evaluation protocol must not depend on the route: the stand-ins the ``benchmarks`` stage
 writes, the real files copied locally, a hub dataset and the upstream file fetched by URL all
-end in the same raw rows, which each benchmark then reads in its own schema. A URL, or a local
-file, may be pinned by sha256, so a silently changed upstream file fails the run instead of
-changing the numbers.
+end in the same raw rows, which each benchmark then reads in its own schema.
+
+A URL source must be pinned by sha256. It is never fetched here: the ``sources`` stage
+(`finstage.benchmarks.download`) downloads it once into ``DOWNLOADS/<name>/<file>``, a DVC
+output that ``decontam`` and every ``evaluate`` depend on, and reading a URL source reads that
+copy, checked against the pin. Both stages therefore see the same bytes, and a new pin reruns
+them. A local file may be pinned too. A hub dataset is pinned by ``revision`` and never runs a
+loading script.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 import urllib.parse
-import urllib.request
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,9 @@ from typing import Any
 from finstage.config import require
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# Where the `sources` stage puts each URL source (`<name>/<file name of the URL>`), relative to
+# the repository root like every other path in params; dvc.yaml's `sources` stage writes it.
+DOWNLOADS = Path("data/bench_sources")
 
 Row = tuple[str, dict[str, Any]]  # (where it came from, for errors; the raw row)
 
@@ -66,6 +71,13 @@ class SourceSpec:
             f"{where}.sha256",
             "must be 64 lowercase hex digits and pins a url or a file path, not a hub dataset",
         )
+        require(
+            not self.url or self.sha256 is not None,
+            f"{where}.sha256",
+            f"is required for a url source, so a changed upstream file fails the run instead of "
+            f"changing the numbers: check the file, then pin it with the output of "
+            f"`curl -sL {self.url} | sha256sum`",
+        )
 
 
 @dataclass(frozen=True)
@@ -79,53 +91,73 @@ class RawLayout:
 
 
 def load_rows(name: str, spec: SourceSpec, layout: RawLayout) -> list[Row]:
-    """Raw rows of benchmark `name` from wherever `spec` points."""
+    """Raw rows of benchmark `name` from wherever `spec` points (a URL: its downloaded copy)."""
     spec.check(f"sources.{name}")
     if spec.hub:
         return _hub_rows(spec, layout)
     if spec.url:
-        return _url_rows(name, spec, layout)
-    path = Path(spec.path)  # type: ignore[arg-type]
+        path = downloaded(name, spec.url)
+        if not path.is_file():
+            raise SourceError(
+                f"{spec.url}: not downloaded ({path} is missing); the `sources` stage downloads "
+                "every url source: run `dvc repro sources`"
+            )
+    else:
+        path = Path(spec.path)  # type: ignore[arg-type]
     if spec.sha256:
         if not path.is_file():
             raise SourceError(f"{path}: sha256 pins a single file, but this is not a file")
-        _verify(path.read_bytes(), spec.sha256, str(path))
+        verify(path, spec.sha256, spec.url or str(path))
     return _path_rows(name, path, spec, layout)
+
+
+def url_file_name(url: str) -> str:
+    """The file name a URL's download is stored under: the last segment of its path."""
+    name = Path(urllib.parse.urlparse(url).path).name
+    return name if name and name not in (".", "..") else "download"
+
+
+def downloaded(name: str, url: str) -> Path:
+    """Where the `sources` stage keeps benchmark `name`'s copy of `url`."""
+    return DOWNLOADS / name / url_file_name(url)
 
 
 def _hub_rows(spec: SourceSpec, layout: RawLayout) -> list[Row]:
     import datasets
 
+    from finstage.benchmarks import limits
+
+    local = Path(spec.hub or "")
+    if local.is_dir() and any(local.glob("*.py")):
+        raise SourceError(
+            f"{spec.hub}: a dataset with a loading script ({next(local.glob('*.py')).name}); "
+            "scripts are never run: point hub at a dataset of data files (parquet, JSON Lines)"
+        )
     config = spec.config or layout.hub_config
-    kwargs: dict[str, Any] = {"split": spec.split}
+    kwargs: dict[str, Any] = {"split": spec.split, "trust_remote_code": False}
     if spec.revision:
         kwargs["revision"] = spec.revision
     data = datasets.load_dataset(spec.hub, config, **kwargs)
     where = f"{spec.hub} ({config or 'default'}/{spec.split})"
+    limits.check_rows(where, len(data))
     return [(f"{where} row {i}", dict(row)) for i, row in enumerate(data)]
 
 
-def _url_rows(name: str, spec: SourceSpec, layout: RawLayout) -> list[Row]:
-    url = spec.url or ""
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (http(s) checked)
-        payload = response.read()
-    if spec.sha256:
-        _verify(payload, spec.sha256, url)
-    else:  # the first download tells the user the pin; a later upstream change then fails loudly
-        warnings.warn(
-            f"{url} is not pinned: set evaluate.sources.{name}.sha256 to "
-            f"{hashlib.sha256(payload).hexdigest()} so a changed upstream file fails the run",
-            stacklevel=2,
-        )
-    file_name = Path(urllib.parse.urlparse(url).path).name or "download"
-    with tempfile.TemporaryDirectory(prefix="finstage-source-") as tmp:
-        path = Path(tmp) / file_name
-        path.write_bytes(payload)
-        return _path_rows(name, path, spec, layout)
+def sha256_of(path: Path) -> str:
+    """The file's sha256, read in blocks: a large file is never held whole."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _verify(payload: bytes, expected: str, where: str) -> None:
-    actual = hashlib.sha256(payload).hexdigest()
+def verify(path: Path, expected: str, where: str) -> None:
+    """Fail unless the file at `path` has the pinned sha256."""
+    mismatch(sha256_of(path), expected, where)
+
+
+def mismatch(actual: str, expected: str, where: str) -> None:
     if actual != expected:
         raise SourceError(
             f"{where}: sha256 {actual} does not match the pinned {expected}; the file changed "

@@ -20,6 +20,7 @@ from typing import Any
 import lm_eval
 from lm_eval.tasks import TaskManager
 
+from finstage.benchmarks.download import DownloadConfig
 from finstage.benchmarks.lmeval import TextTask, prediction
 from finstage.benchmarks.registry import BENCHMARKS, PROTOCOL, Sources
 from finstage.config import require
@@ -45,6 +46,7 @@ class EvalConfig:
     bootstrap: int  # resamples per interval
     seed: int
     sources: Sources
+    downloads: DownloadConfig  # read by the `sources` stage, which downloads url sources
 
     def check(self, where: str) -> None:
         require(self.batch_size >= 1, f"{where}.batch_size", "must be >= 1")
