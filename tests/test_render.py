@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,7 +22,7 @@ from finstage.corpus.layouts import fmt_int
 from finstage.pages import render as render_module
 from finstage.pages.render import RenderConfig, group_lines, render_store
 from finstage.pagestore import PageStore, page_id
-from finstage.pdfstore import read_index
+from finstage.pdfstore import read_index, relative_path, write_file, write_index
 
 from .conftest import repo_params
 from .repo_configs import repo_config, repo_section
@@ -124,38 +126,46 @@ def test_parallel_workers_give_identical_output(store, tmp_path):
 
 
 def test_failures_are_recorded_and_skipped(store, tmp_path, monkeypatch):
-    # a stored object that no longer opens, and a page whose rasterisation raises
+    # a stored object (at its content address) that does not open as a PDF
     broken_store = tmp_path / "store"
-    import shutil
-
     shutil.copytree(store / "store", broken_store)
-    rows = read_index(broken_store)
-    (broken_store / rows[0]["path"]).write_bytes(b"garbage")
-    k, multi = next((k, r) for k, r in enumerate(rows) if k > 0 and r["pages"] > 1)
-    target = sum(r["pages"] for r in rows[1:k]) + 1  # page 1 of `multi`, in rendering order
-    calls = []
+    rows = read_index(broken_store, status=None)
+    k = next(k for k, r in enumerate(rows) if r["status"] == "ok")
+    garbage = b"garbage"
+    sha = hashlib.sha256(garbage).hexdigest()
+    rows[k] = {**rows[k], "sha256": sha, "path": relative_path(sha, valid=True)}
+    write_file(broken_store / rows[k]["path"], garbage)
+    write_index(broken_store, rows)
+    report = render_store(broken_store, tmp_path / "pages", render_config(), progress=False)
+    [failure] = report["failures"]
+    assert failure["doc_sha256"] == sha and failure["page_index"] is None
+    assert failure["reason"].startswith("cannot open: ")
+    assert report["failed_documents"] == 1 and report["failed_pages"] == 0
+    ok = read_index(broken_store)
+    assert report["pages"] == sum(r["pages"] for r in ok) - rows[k]["pages"]
+    assert not any(p["doc_sha256"] == sha for p in PageStore(tmp_path / "pages"))
+
+    # a page whose rasterisation raises (in this process: the stage's workers import afresh)
+    multi = next(r for r in ok if r["pages"] > 2)
     real = render_module.render_page
 
     def flaky(page, cfg):
-        calls.append(page.number)
-        if len(calls) - 1 == target:
-            assert page.number == 1
+        if page.number == 1:
             raise RuntimeError("simulated rasteriser crash")
         return real(page, cfg)
 
     monkeypatch.setattr(render_module, "render_page", flaky)
-    report = render_store(broken_store, tmp_path / "pages", render_config(), progress=False)
-    assert report["failed_documents"] == 1 and report["failed_pages"] == 1
-    failed_page = next(f for f in report["failures"] if f["page_index"] is not None)
-    assert failed_page == {
-        "doc_sha256": multi["sha256"],
-        "page_index": 1,
-        "reason": "RuntimeError: simulated rasteriser crash",
-    }
-    ids = {p["page_id"] for p in PageStore(tmp_path / "pages")}
-    assert page_id(multi["sha256"], 0) in ids and page_id(multi["sha256"], 1) not in ids
-    assert not any(i.startswith(rows[0]["sha256"][:16]) for i in ids)
-    assert report["pages"] == sum(r["pages"] for r in rows) - rows[0]["pages"] - 1
+    pages, failures = render_module.render_document(
+        broken_store / multi["path"], multi["sha256"], render_config()
+    )
+    assert failures == [
+        {
+            "doc_sha256": multi["sha256"],
+            "page_index": 1,
+            "reason": "RuntimeError: simulated rasteriser crash",
+        }
+    ]
+    assert [p["page_index"] for p in pages] == [i for i in range(multi["pages"]) if i != 1]
 
 
 def test_render_page_respects_max_side_for_odd_sizes():

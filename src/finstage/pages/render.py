@@ -13,14 +13,32 @@ Images are rendered at ``dpi`` and, when ``max_side`` is set, at a smaller zoom 
 side is at most ``max_side`` pixels (rasterised at that size directly, not resized afterwards).
 
 A page or document that fails to render is skipped and recorded in ``<out>/render_report.json``;
-it never stops the stage. With ``workers`` > 1 documents are rendered in parallel processes
-(PyMuPDF is not thread-safe); the output is identical whatever the number of workers.
+it never stops the stage. Documents are rendered in ``workers`` worker processes
+(`finstage.pages.workers`; PyMuPDF is not thread-safe); the output is identical whatever the number
+of workers.
+
+A PDF is untrusted input, and a few KB can cost hours: a doubly deflated image that inflates to
+gigabytes, or forms drawing forms drawing forms. So every page has two caps, and a page over
+either is skipped and recorded like any failure while the document goes on:
+
+- ``max_image_pixels``: the pixels MuPDF would decode for the page's images (their declared
+  ``Width`` x ``Height``, soft masks included), and the pixels of the rendered page itself, are each
+  checked against it before anything is decoded;
+- ``page_timeout_s``: a page whose rendering outlasts it has its worker process killed; a fresh
+  worker goes on with the next page.
+
+The index is untrusted too: a document is read only from its content address in the store
+(``objects/<sha[:2]>/<sha>.pdf``, `finstage.pdfstore.relative_path`), an index row naming any other
+path, or a ``sha256`` that is not one, is refused, and so is a file whose bytes do not hash to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +49,9 @@ from PIL import Image
 
 from finstage.config import require
 from finstage.pagestore import Page, page_id, write_pages
-from finstage.pdfstore import read_index
+from finstage.pdfstore import read_index, relative_path
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -44,6 +64,8 @@ class RenderConfig:
     png_compress_level: int
     workers: int  # processes rendering documents in parallel
     shard_size: int  # pages per Parquet shard
+    max_image_pixels: int  # cap on a page's decoded image pixels, and on its rendered pixels
+    page_timeout_s: float  # a page still rendering after this many seconds is killed and skipped
 
     def check(self, where: str) -> None:
         require(
@@ -73,6 +95,16 @@ class RenderConfig:
             self.shard_size >= 1,
             f"{where}.shard_size",
             f"must be at least 1, got {self.shard_size}",
+        )
+        require(
+            self.max_image_pixels >= 1,
+            f"{where}.max_image_pixels",
+            f"must be at least 1, got {self.max_image_pixels}",
+        )
+        require(
+            0 < self.page_timeout_s <= 86_400,
+            f"{where}.page_timeout_s",
+            f"must be in (0, 86400] seconds, got {self.page_timeout_s}",
         )
 
 
@@ -124,60 +156,133 @@ def render_page(page: pymupdf.Page, cfg: RenderConfig) -> tuple[bytes, int, int]
     return buffer.getvalue(), pix.width, pix.height
 
 
+def _declared(doc: pymupdf.Document, xref: int, key: str) -> int:
+    """An image dictionary's integer entry (``Width``, ``Height``), following one reference."""
+    kind, value = doc.xref_get_key(xref, key)
+    if kind == "xref":
+        kind, value = "int", doc.xref_object(int(value.split()[0]), compressed=True)
+    try:
+        return max(int(value), 0) if kind == "int" else 0
+    except ValueError:
+        return 0
+
+
+def page_limit(page: pymupdf.Page, cfg: RenderConfig) -> str | None:
+    """Why rendering ``page`` would cost too much, or None; decided from the page's dictionaries
+    alone, before MuPDF decodes a single image stream."""
+    cap = cfg.max_image_pixels
+    over = f"(render.max_image_pixels: {cap})"
+    zoom = zoom_for(page.rect, cfg)
+    rendered = math.ceil(page.rect.width * zoom) * math.ceil(page.rect.height * zoom)
+    if rendered > cap:
+        return f"image too large: {rendered} pixels in the rendered page {over}"
+    doc, seen, pixels = page.parent, set(), 0
+    for xref, smask, width, height, *_ in page.get_images(full=True):
+        if xref not in seen:
+            seen.add(xref)
+            pixels += max(width, 0) * max(height, 0)
+        if smask and smask not in seen:  # a soft mask is decoded at its own size
+            seen.add(smask)
+            pixels += _declared(doc, smask, "Width") * _declared(doc, smask, "Height")
+    if pixels > cap:
+        return f"image too large: {pixels} pixels in the page's images {over}"
+    return None
+
+
+def failure_record(sha256: str | None, index: int | None, reason: str) -> dict[str, Any]:
+    """A line of the report: the document, the page (None: the whole document) and why."""
+    return {"doc_sha256": sha256, "page_index": index, "reason": reason}
+
+
+# What rendering a document reports, one event at a time, so that the process supervising a
+# worker knows which page it is on: ("open", page_count) once, then ("page", index, page, None)
+# or ("page", index, None, failure) per page; or a single ("fail", failure) for the whole file.
+Event = tuple[Any, ...]
+
+
+def iter_document(path: Path, sha256: str, cfg: RenderConfig, start: int = 0) -> Iterator[Event]:
+    """Render pages ``start``, ``start + 1``, ... of the PDF at ``path``, whose content must hash to
+    ``sha256``; every failure becomes an event, nothing raises."""
+    try:  # from bytes, so that messages (and the report) carry no machine-specific path
+        data = Path(path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            reason = "refused: content does not match its sha256"
+            yield ("fail", failure_record(sha256, None, reason))
+            return
+        doc = pymupdf.open(stream=data, filetype="pdf")
+    except Exception as err:  # noqa: BLE001 - recorded, not fatal
+        yield ("fail", failure_record(sha256, None, f"cannot open: {type(err).__name__}: {err}"))
+        return
+    with doc:
+        if doc.page_count == 0:
+            yield ("fail", failure_record(sha256, None, "cannot open: no pages"))
+            return
+        yield ("open", doc.page_count)
+        for index in range(start, doc.page_count):
+            try:
+                page = doc.load_page(index)
+                reason = page_limit(page, cfg)
+                if reason is not None:
+                    yield ("page", index, None, failure_record(sha256, index, reason))
+                    continue
+                png, width, height = render_page(page, cfg)
+                text = page_text(page, cfg.line_tolerance)
+            except Exception as err:  # noqa: BLE001
+                reason = f"{type(err).__name__}: {err}"
+                yield ("page", index, None, failure_record(sha256, index, reason))
+                continue
+            page_record = Page(
+                page_id=page_id(sha256, index),
+                doc_sha256=sha256,
+                page_index=index,
+                width=width,
+                height=height,
+                png=png,
+                text=text,
+            )
+            yield ("page", index, page_record, None)
+
+
 def render_document(
     path: Path, sha256: str, cfg: RenderConfig
 ) -> tuple[list[Page], list[dict[str, Any]]]:
-    """All renderable pages of one PDF, and a failure record for each page (or file) that is not."""
+    """All renderable pages of one PDF, and a failure record for each page (or file) that is not,
+    in this process: no time limit (the stage goes through `finstage.pages.workers` instead)."""
     display = pymupdf.TOOLS.mupdf_display_errors()
     pymupdf.TOOLS.mupdf_display_errors(False)  # failures are recorded in the report instead
+    pages: list[Page] = []
+    failures: list[dict[str, Any]] = []
     try:
-        return _render_document(Path(path), sha256, cfg)
+        for event in iter_document(Path(path), sha256, cfg):
+            if event[0] == "fail":
+                failures.append(event[1])
+            elif event[0] == "page":
+                _, _, page, failure = event
+                if page is not None:
+                    pages.append(page)
+                else:
+                    failures.append(failure)
+        return pages, failures
     finally:
         pymupdf.TOOLS.mupdf_warnings(reset=True)
         pymupdf.TOOLS.mupdf_display_errors(display)
 
 
-def _failure(sha256: str, index: int | None, reason: str) -> dict[str, Any]:
-    return {"doc_sha256": sha256, "page_index": index, "reason": reason}
+def object_path(store: Path, row: dict[str, Any]) -> tuple[Path | None, str | None]:
+    """(where the row's document lies in ``store``, None), or (None, why it is refused).
 
-
-def _render_document(
-    path: Path, sha256: str, cfg: RenderConfig
-) -> tuple[list[Page], list[dict[str, Any]]]:
-    pages: list[Page] = []
-    failures: list[dict[str, Any]] = []
-    try:  # from bytes, so that messages (and the report) carry no machine-specific path
-        doc = pymupdf.open(stream=path.read_bytes(), filetype="pdf")
-    except Exception as err:  # noqa: BLE001 - recorded, not fatal
-        return [], [_failure(sha256, None, f"cannot open: {type(err).__name__}: {err}")]
-    with doc:
-        if doc.page_count == 0:
-            return [], [_failure(sha256, None, "cannot open: no pages")]
-        for index in range(doc.page_count):
-            try:
-                page = doc.load_page(index)
-                png, width, height = render_page(page, cfg)
-                text = page_text(page, cfg.line_tolerance)
-            except Exception as err:  # noqa: BLE001
-                failures.append(_failure(sha256, index, f"{type(err).__name__}: {err}"))
-                continue
-            pages.append(
-                Page(
-                    page_id=page_id(sha256, index),
-                    doc_sha256=sha256,
-                    page_index=index,
-                    width=width,
-                    height=height,
-                    png=png,
-                    text=text,
-                )
-            )
-    return pages, failures
-
-
-def _render_task(task: tuple[str, str, RenderConfig]) -> tuple[list[Page], list[dict[str, Any]]]:
-    path, sha256, cfg = task
-    return render_document(Path(path), sha256, cfg)
+    The path is derived from the content address, never taken from the index: a row naming a file
+    elsewhere (``../``, an absolute path, another object) is refused rather than followed."""
+    sha256, path = row.get("sha256"), row.get("path")
+    if not (isinstance(sha256, str) and SHA256.fullmatch(sha256)):
+        return None, f"refused: sha256 {sha256!r} is not 64 lowercase hex digits"
+    expected = relative_path(sha256, valid=True)
+    if path != expected:
+        return None, f"refused: index path {path!r} is not the content address {expected}"
+    full = Path(store) / expected
+    if full.exists() and not full.is_file():  # a device or a pipe would never end
+        return None, f"refused: {expected} is not a regular file"
+    return full, None
 
 
 def render_store(
@@ -186,29 +291,36 @@ def render_store(
     """Render every ``ok`` document of the PDF store into page shards under ``out``."""
     from tqdm import tqdm
 
+    from finstage.pages.workers import render_documents
+
     store, out = Path(store), Path(out)
     rows = read_index(store, status="ok")
-    tasks = [(str(store / row["path"]), row["sha256"], cfg) for row in rows]
+    located = [object_path(store, row) for row in rows]
+    tasks = [
+        (str(path), row["sha256"]) for row, (path, _) in zip(rows, located, strict=True) if path
+    ]
     if out.exists():
         for stale in out.glob("pages-*.parquet"):
             stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
 
     failures: list[dict[str, Any]] = []
-    counts = {"documents": len(tasks), "pages": 0}
+    counts = {"documents": len(rows), "pages": 0}
 
     def results() -> Iterator[tuple[list[Page], list[dict[str, Any]]]]:
-        if cfg.workers > 1 and len(tasks) > 1:
-            import multiprocessing
-
-            context = multiprocessing.get_context("spawn")
-            with context.Pool(min(cfg.workers, len(tasks))) as pool:
-                yield from pool.imap(_render_task, tasks, chunksize=1)
-        else:
-            yield from map(_render_task, tasks)
+        rendered = render_documents(tasks, cfg)
+        try:
+            # in index order, a refused row's failure in its place
+            for row, (path, refused) in zip(rows, located, strict=True):
+                if path is None:
+                    yield [], [failure_record(row.get("sha256"), None, str(refused))]
+                else:
+                    yield next(rendered)
+        finally:
+            rendered.close()  # stops the worker processes
 
     def pages() -> Iterator[Page]:
-        bar = tqdm(results(), total=len(tasks), desc="render", unit="doc", disable=not progress)
+        bar = tqdm(results(), total=len(rows), desc="render", unit="doc", disable=not progress)
         for doc_pages, doc_failures in bar:
             failures.extend(doc_failures)
             counts["pages"] += len(doc_pages)
