@@ -1,7 +1,9 @@
 """Bring every source listed in the manifest (local files, directories, file:// and allowed
 http(s) URLs) into a content-addressed store, validating each PDF with PyMuPDF. Bad files are
-quarantined and counted, duplicates stored once, so later stages only ever see usable PDFs and
-every page can be traced back to its source and licence."""
+recorded in quarantine (never copied: the store is pushed to DVC remotes), links and special
+files in a source folder are skipped unread, duplicates are stored once, all of it counted, so
+later stages only ever see usable PDFs and every page can be traced back to its source and
+licence."""
 
 from pathlib import Path
 
