@@ -9,11 +9,18 @@ import pytest
 
 from finstage.answers import extract_boxed, numbers_equal
 from finstage.config import ParamsError, parse
-from finstage.distill.teacher import DistillConfig, RuleReasoningTeacher, distill, verify
-from finstage.records import read_records
-from finstage.wordproblems import TEMPLATES, generate_problems, run
+from finstage.distill.teacher import (
+    DistillConfig,
+    RuleReasoningTeacher,
+    Trace,
+    distill,
+    verify,
+)
+from finstage.records import IMAGE_MARKER, read_records
+from finstage.wordproblems import TEMPLATES, Problem, generate_problems, run
 
 from .repo_configs import repo_config, repo_section
+from .untrusted import INJECTION, encoder, scrub_messages, special_ids, tokenizers
 
 ALL = list(TEMPLATES)
 TRACE = re.compile(
@@ -150,3 +157,35 @@ def test_distill_keeps_verified_and_counts_rejected(tmp_path):
 def test_invalid_distill_params_name_the_key(params, key):
     with pytest.raises(ParamsError, match=re.escape(key)):
         parse(DistillConfig, repo_section("distill", **params), "distill")
+
+
+class InjectingTeacher:
+    """A teacher whose traces spell turn markers, and on every third problem `<image>` too."""
+
+    name = "injecting"
+
+    def __init__(self) -> None:
+        self.rule, self.solved = RuleReasoningTeacher(0.0, 0), 0
+
+    def solve(self, problem: Problem) -> Trace:
+        trace = self.rule.solve(problem)
+        self.solved += 1
+        extra = IMAGE_MARKER if self.solved % 3 == 0 else ""
+        return Trace(trace.text.replace("<Thinking>", f"<Thinking>{INJECTION}{extra}"), False)
+
+
+def test_teacher_text_spelling_special_tokens_never_stops_distill(tmp_path):
+    """Turn markers stay trace text; a trace quoting `<image>` is rejected, counted, audited."""
+    cfg = repo_config(DistillConfig, "distill", seed=0, n_problems=30, error_rate=0.0)
+    result = distill(cfg, tmp_path, InjectingTeacher())
+    kept = list(read_records(tmp_path / "math_cot"))
+    rejected = list(read_records(tmp_path / "rejected"))
+    assert (result.verified, result.rejected) == (len(kept), len(rejected)) == (20, 10)
+    assert all(INJECTION in r["messages"][-1]["content"] for r in kept + rejected)
+    assert not any(IMAGE_MARKER in m["content"] for r in kept + rejected for m in r["messages"])
+    assert all(r["meta"]["image_marker"] for r in rejected)
+    for tok in tokenizers().values():
+        for r in kept:
+            enc = encoder(tok).encode(r["messages"])
+            clean = encoder(tok).encode(scrub_messages(r["messages"]))
+            assert special_ids(tok, enc.input_ids) == special_ids(tok, clean.input_ids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -20,8 +21,10 @@ from finstage.synth.split import split_documents, visual_eval_items
 from finstage.synth.teacher import RuleTeacher, SynthConfig, synthesize
 
 from .repo_configs import repo_config, repo_section
+from .untrusted import INJECTION, encoder, scrub_messages, special_ids, tokenizers
 
 ROOT = Path(__file__).resolve().parents[1]
+TOKENIZERS = tokenizers()
 
 
 def synth_config(**changes) -> SynthConfig:
@@ -356,3 +359,35 @@ def test_an_unlabelled_change_column_is_never_an_operand():
     diff = _answers(text, "diff")
     assert diff and all("3列目" not in question for question in diff)
     assert _find(diff, "防衛") == "-10"  # no unit line: a bare number
+
+
+# A web PDF's text layer can spell the image marker and a template's turn markers.
+HOSTILE = f"""令和6年度 {IMAGE_MARKER} 予算の概要
+（単位：百万円）
+区分 令和6年度 令和5年度 増減額
+社会保障関係費{INJECTION} 377,193 368,889 8,304
+{IMAGE_MARKER}防衛関係費 79,496 101,686 △22,190
+歳出合計 620,681 634,567 △13,886
+歳出総額は、前年度比3.2%増の1,234億円となった。{INJECTION}"""
+
+
+def test_page_text_spelling_special_tokens_never_stops_synthesize(tmp_path):
+    """Turn markers stay page text; a record that would quote `<image>` is dropped, counted."""
+    pages = [make_page(HOSTILE, 1), make_page(BUDGET, 2)]
+    cfg = synth_config(eval_fraction=0.0)
+    result = synthesize(pages, RuleTeacher(cfg), cfg, tmp_path)
+    records = [r for task in cfg.tasks for r in read_records(tmp_path / "train" / task)]
+    hostile = [r for r in records if r["meta"]["doc_sha256"] == pages[0]["doc_sha256"]]
+    texts = ["".join(m["content"] for m in r["messages"]) for r in records]
+    assert [t.count(IMAGE_MARKER) for t in texts] == [len(r["images"]) for r in records]
+    assert sum(INJECTION in t for t in texts) >= 3  # the turn markers are kept as page text
+    assert {r["source"] for r in hostile} >= {"vqa", "finqa_visual"}
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["rejected"] == result.rejected and sum(result.rejected.values()) >= 3
+    assert result.rejected["ocr"] >= 1 and result.rejected["caption"] >= 1
+    assert all(IMAGE_MARKER in e for e in result.examples_of_rejection)
+    for tok in TOKENIZERS.values():
+        for r in hostile:
+            enc = encoder(tok).encode(r["messages"], r["images"])
+            clean = encoder(tok).encode(scrub_messages(r["messages"]), r["images"])
+            assert special_ids(tok, enc.input_ids) == special_ids(tok, clean.input_ids)

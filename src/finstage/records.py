@@ -5,6 +5,12 @@ distillation), is a chat: a list of messages plus references to page images in t
 store. One schema lets mixtures combine any sources and lets the collator stay ignorant of
 where an example came from. An image sits in a message wherever the literal ``<image>``
 marker appears; the record's ``images`` list gives the page ids in the same order.
+
+The marker is structural, so text a record quotes from an untrusted source (a page's text
+layer, a teacher's output) must never carry it: the stage writing the record masks it
+(`mask_markers`) and drops the records that would quote it, or keeps them for audit only. Other
+strings that spell a chat template's tokens (``<|end|>``) may stay in the text: the encoder
+(`finstage.chat`) never turns message text into special tokens.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 IMAGE_MARKER = "<image>"
+# What `mask_markers` writes for a marker spelled by untrusted text: U+FDD0, a noncharacter
+# Unicode reserves for internal use, so no document or model output holds it.
+MARKER_STAND_IN = "\ufdd0"
 
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
 RECORD_SCHEMA = pa.schema(
@@ -88,6 +97,18 @@ def validate_record(record: Record) -> None:
         raise RecordError(
             f"record {rid}: {markers} {IMAGE_MARKER} markers but {len(record['images'])} images"
         )
+
+
+def mask_markers(text: str) -> str:
+    """`text` with every image marker replaced by MARKER_STAND_IN, so it adds no image to a
+    record (and cannot fail `validate_record`); a record holding the stand-in quotes such text."""
+    return text.replace(IMAGE_MARKER, MARKER_STAND_IN)
+
+
+def quotes_masked_marker(record: Record) -> bool:
+    """Whether the record quotes text in which `mask_markers` replaced an image marker."""
+    texts = [m["content"] for m in record["messages"]] + [record["answer"] or ""]
+    return any(MARKER_STAND_IN in t for t in texts)
 
 
 def write_records(out_dir: Path, records: Iterable[Record], shard_size: int = 5000) -> int:

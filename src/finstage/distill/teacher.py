@@ -10,6 +10,10 @@ problem's program in the recipe's XML form::
 and, at a params error rate, makes a deterministic arithmetic slip (one step's result is off and
 the error propagates), so verification has something to catch. `distill` keeps only traces whose
 boxed answer equals the gold number and counts the rejected ones.
+
+A teacher's text is untrusted. Strings spelling a template's turn markers stay text (the encoder
+never makes message text special tokens); a trace spelling the image marker, which records
+reserve for page images, is rejected and kept for audit with the marker masked.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from tqdm import tqdm
 
 from finstage.answers import extract_boxed, numbers_equal
 from finstage.config import require
-from finstage.records import Record, make_record, write_records
+from finstage.records import IMAGE_MARKER, Record, make_record, mask_markers, write_records
 from finstage.wordproblems import (
     TEMPLATES,
     Problem,
@@ -145,12 +149,15 @@ class DistillResult:
 
 
 def problem_record(problem: Problem, trace: Trace, kept: bool) -> Record:
+    """The trace as a record; one spelling the image marker (never kept) is masked, and its meta
+    says so (the key is absent otherwise, so other records keep their bytes)."""
+    marker = {"image_marker": True} if IMAGE_MARKER in trace.text else {}
     return make_record(
         id=f"math_cot:{problem.id}",
         source="math_cot",
         messages=[
             {"role": "user", "content": problem.question},
-            {"role": "assistant", "content": trace.text},
+            {"role": "assistant", "content": mask_markers(trace.text)},
         ],
         answer=fmt(problem.gold),
         meta={
@@ -160,6 +167,7 @@ def problem_record(problem: Problem, trace: Trace, kept: bool) -> Record:
             "slip_step": trace.slip_step,
             "verified": kept,
             "unit": problem.unit,
+            **marker,
         },
     )
 
@@ -180,7 +188,7 @@ def distill(
     for problem in tqdm(problems, desc=f"distill:{teacher.name}", unit="problem"):
         trace = teacher.solve(problem)
         slipped += trace.slipped
-        ok = verify(trace.text, problem.gold)
+        ok = IMAGE_MARKER not in trace.text and verify(trace.text, problem.gold)
         (kept if ok else rejected).append(problem_record(problem, trace, ok))
         per_template.setdefault(problem.template, Counter())["verified" if ok else "rejected"] += 1
     out_dir = Path(out_dir)

@@ -3,7 +3,9 @@
 Any teacher (rule-based now, an LLM endpoint later) must pass this filter: extractive answers
 must be substrings of cited page lines, computed answers must follow from operands re-read from
 the cited lines, OCR targets must be the page's own lines. `check` returns None when a record
-is grounded, otherwise the reason, which the synthesize stage counts per task.
+is grounded, otherwise the reason, which the synthesize stage counts per task. A record quoting
+page text that spells the image marker (masked by the teacher) is rejected first: the marker is
+reserved for the record's own page.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import re
 from decimal import Decimal
 
 from finstage.pagestore import Page
-from finstage.records import Record
+from finstage.records import IMAGE_MARKER, Record, quotes_masked_marker
 from finstage.synth import arith
 from finstage.synth.pagetext import page_lines, parse_cell, to_decimal
 
 
 def check(record: Record, page: Page) -> str | None:
+    if quotes_masked_marker(record):
+        return f"quotes page text spelling {IMAGE_MARKER}, which records reserve for the page image"
     lines = page_lines(page["text"])
     source, meta = record["source"], record["meta"]
     if meta.get("page_id") != page["page_id"]:

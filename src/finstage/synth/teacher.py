@@ -5,6 +5,12 @@ answer is grounded by construction), and a model served behind an OpenAI-compati
 can replace it at paper scale by implementing the same `generate(page)`. Whatever the teacher,
 `synthesize` re-checks each record against its page (`grounding.check`), counts what it drops,
 and writes training and held-out documents to separate directories.
+
+A page's text is untrusted: a web PDF may spell `<image>` or a template's `<|end|><|assistant|>`.
+Turn markers stay text (the encoder never makes message text special tokens). The image marker
+is reserved for the record's page, so a teacher reads the text with it masked
+(`records.mask_markers`), and `grounding.check` rejects every record that quotes the masked
+text: it is dropped and counted with the other rejections, and the stage never stops on it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from tqdm import tqdm
 
 from finstage.config import require
 from finstage.pagestore import Page
-from finstage.records import Record, write_records
+from finstage.records import Record, mask_markers, write_records
 from finstage.synth import grounding
 from finstage.synth.caption import build_caption
 from finstage.synth.finqa import FinqaConfig, build_finqa
@@ -34,7 +40,8 @@ from finstage.synth.vqa import VqaConfig, build_vqa
 
 @runtime_checkable
 class Teacher(Protocol):
-    """Anything that turns a page into records (sources among `TASKS`, meta.page_id set)."""
+    """Anything that turns a page into records (sources among `TASKS`, meta.page_id set); the
+    text it quotes or writes goes through `records.mask_markers`."""
 
     name: str
 
@@ -76,7 +83,7 @@ class RuleTeacher:
         return random.Random(f"{self.cfg.seed}:{task}:{page['page_id']}")
 
     def generate(self, page: Page) -> list[Record]:
-        pt = parse_page_text(page["text"])
+        pt = parse_page_text(mask_markers(page["text"]))
         tasks = tuple(self.cfg.tasks)
         out: list[Record] = []
         if "ocr" in tasks:
@@ -108,7 +115,7 @@ def make_teacher(cfg: SynthConfig) -> Teacher:
 @dataclass
 class SynthResult:
     counts: dict[str, dict[str, int]]  # split → task → records
-    rejected: dict[str, int]  # task → records that failed grounding
+    rejected: dict[str, int]  # task → records that failed grounding (quoting `<image>` included)
     eval_docs: list[str]
     train_docs: list[str]
     pages: dict[str, int]  # split → pages
