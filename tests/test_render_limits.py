@@ -161,6 +161,31 @@ def test_endless_page_is_killed_at_the_timeout(tmp_path):
     assert ids == {page_id(sha, 0), page_id(sha, 2), page_id(rows[1]["sha256"], 0)}
 
 
+def test_a_document_of_endless_pages_is_abandoned(tmp_path):
+    """Each killed page costs a timeout and a fresh worker; a file of 2,000 such pages must not
+    cost 2,000 of them."""
+    with pymupdf.open(stream=endless_pdf(8)) as one, pymupdf.open() as doc:
+        for _ in range(6):
+            doc.insert_pdf(one, from_page=1, to_page=1)
+        many = doc.tobytes()
+    store, rows = make_store(tmp_path, [many, plain_pdf("next document")])
+    cfg = render_config(page_timeout_s=1, max_page_timeouts=2)
+    started = time.monotonic()
+    report = render_store(store, tmp_path / "pages", cfg, progress=False)
+    assert time.monotonic() - started < 30
+    sha = rows[0]["sha256"]
+    assert report["failures"] == [
+        {"doc_sha256": sha, "page_index": 0, "reason": "timed out after 1 s"},
+        {"doc_sha256": sha, "page_index": 1, "reason": "timed out after 1 s"},
+        {
+            "doc_sha256": sha,
+            "page_index": None,
+            "reason": "abandoned after 2 killed page(s): pages 2-5 not rendered",
+        },
+    ]
+    assert [p["doc_sha256"] for p in PageStore(tmp_path / "pages")] == [rows[1]["sha256"]]
+
+
 def test_timeouts_with_parallel_workers_keep_the_order(tmp_path):
     pdfs = [plain_pdf("one"), endless_pdf(8), plain_pdf("three", "3b"), plain_pdf("four")]
     store, rows = make_store(tmp_path, pdfs)
@@ -230,6 +255,7 @@ def test_content_that_does_not_match_its_hash_is_refused(tmp_path):
         ({"max_image_pixels": 1.5}, "'render.max_image_pixels' must be an integer"),
         ({"page_timeout_s": 0}, "'render.page_timeout_s' must be"),
         ({"page_timeout_s": None}, "'render.page_timeout_s' must be a number"),
+        ({"max_page_timeouts": 0}, "'render.max_page_timeouts' must be"),
     ],
 )
 def test_invalid_limits_name_the_key(change, key):

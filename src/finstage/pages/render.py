@@ -25,7 +25,9 @@ either is skipped and recorded like any failure while the document goes on:
   ``Width`` x ``Height``, soft masks included), and the pixels of the rendered page itself, are each
   checked against it before anything is decoded;
 - ``page_timeout_s``: a page whose rendering outlasts it has its worker process killed; a fresh
-  worker goes on with the next page.
+  worker goes on with the next page, until ``max_page_timeouts`` pages of the document were
+  killed: then the rest of it is skipped (one record), so a 2,000-page file of endless pages costs
+  minutes, not 2,000 timeouts.
 
 The index is untrusted too: a document is read only from its content address in the store
 (``objects/<sha[:2]>/<sha>.pdf``, `finstage.pdfstore.relative_path`), an index row naming any other
@@ -66,6 +68,7 @@ class RenderConfig:
     shard_size: int  # pages per Parquet shard
     max_image_pixels: int  # cap on a page's decoded image pixels, and on its rendered pixels
     page_timeout_s: float  # a page still rendering after this many seconds is killed and skipped
+    max_page_timeouts: int  # a document with this many killed pages is abandoned (the rest skipped)
 
     def check(self, where: str) -> None:
         require(
@@ -105,6 +108,11 @@ class RenderConfig:
             0 < self.page_timeout_s <= 86_400,
             f"{where}.page_timeout_s",
             f"must be in (0, 86400] seconds, got {self.page_timeout_s}",
+        )
+        require(
+            self.max_page_timeouts >= 1,
+            f"{where}.max_page_timeouts",
+            f"must be at least 1, got {self.max_page_timeouts}",
         )
 
 

@@ -7,8 +7,9 @@ worker renders one document at a time and reports every page as it finishes it (
 `finstage.pages.render.iter_document`); the supervisor gives each page ``page_timeout_s`` from the
 previous event. When a page outlasts it, or the worker dies (a crash, the OOM killer), the worker
 is killed, the page is recorded as failed, and a fresh worker goes on with the next page of the same
-document. Documents are handed out in index order and their results come back in that order, so
-the output does not depend on the number of workers or on which of them was killed.
+document; after ``render.max_page_timeouts`` such pages the rest of the document is skipped.
+Documents are handed out in index order and their results come back in that order, so the output
+does not depend on the number of workers or on which of them was killed.
 
 Workers are started with ``spawn``: forking a parent that already runs Arrow's threads is unsafe.
 """
@@ -60,6 +61,7 @@ class _Job:
     next_index: int = 0  # the page the worker is on
     page_count: int | None = None  # None until the file opened
     started: bool = False  # the worker took the job
+    killed: int = 0  # pages whose worker was killed or died
 
 
 class _Worker:
@@ -168,7 +170,12 @@ class _Supervisor:
         else:
             job.failures.append(failure_record(job.sha256, job.next_index, reason))
             job.next_index += 1
-            if job.next_index < job.page_count:
+            job.killed += 1
+            rest = f"pages {job.next_index}-{job.page_count - 1}"
+            if job.next_index < job.page_count and job.killed >= self.cfg.max_page_timeouts:
+                why = f"abandoned after {job.killed} killed page(s): {rest} not rendered"
+                job.failures.append(failure_record(job.sha256, None, why))
+            elif job.next_index < job.page_count:
                 self.pending.appendleft(job)
                 return
         self.finished[job.position] = job
