@@ -74,7 +74,9 @@ class FinstageLM(LM):
     ) -> FinstageLM:
         """Loads in the checkpoint's saved dtype, straight onto the resolved `device`."""
         target = resolve_device(device)
-        model = LlavaForConditionalGeneration.from_pretrained(path, dtype="auto", device_map=target)
+        model = LlavaForConditionalGeneration.from_pretrained(
+            path, dtype="auto", device_map=target, use_safetensors=True
+        )
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, batch_size, max_length, chat_template, target)
 

@@ -10,6 +10,7 @@ transformers knows (Llama, Qwen2, Mistral, Gemma, ...) can be the language model
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,6 +32,8 @@ from finstage.records import IMAGE_MARKER
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_LLM_TYPE = "llama"  # a `config` without `model_type` builds a Llama, as it always has
+MODEL_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # one file, or shards
+PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 @dataclass
@@ -83,6 +86,26 @@ class ModelConfig:
         )
 
 
+def require_safetensors(
+    folder: str | Path, what: str, names: tuple[str, ...] = MODEL_WEIGHTS
+) -> None:
+    """Refuse a local weights folder that holds no safetensors, naming what it holds instead.
+
+    Every model load also passes `use_safetensors=True`, which is what guards hub ids; this
+    check says why a local folder is refused: a pickle (`pytorch_model.bin`) runs code when it
+    is loaded, and `weights_only=True` has been bypassed before, so no pickle is read at all.
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or any((folder / name).is_file() for name in names):
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLES)
+    raise ValueError(
+        f"{what} {folder}: holds {pickles or 'no weights'} but no {names[0]}; finstage loads "
+        "safetensors only (a pickle can run code when loaded); re-save the model with "
+        "save_pretrained, which writes safetensors"
+    )
+
+
 def load_tokenizer(spec: TokenizerSpec, trust_remote_code: bool) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(
         spec.pretrained, revision=spec.revision, trust_remote_code=trust_remote_code
@@ -122,11 +145,13 @@ def build_p0(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> LlavaForCo
 def _vision_tower(cfg: ModelConfig, dtype: torch.dtype) -> SiglipVisionModel:
     spec = cfg.vision
     if spec.pretrained:
+        require_safetensors(spec.pretrained, "model.vision.pretrained")
         return SiglipVisionModel.from_pretrained(
             spec.pretrained,
             revision=spec.revision,
             dtype=dtype,
             trust_remote_code=cfg.trust_remote_code,
+            use_safetensors=True,
             vision_use_head=False,
         )
     return SiglipVisionModel(SiglipVisionConfig(**{"vision_use_head": False, **spec.config}))
@@ -138,11 +163,13 @@ def _language_model(
     """The causal LM whose decoder and head P0 takes over, of whatever class its config names."""
     spec = cfg.llm
     if spec.pretrained:
+        require_safetensors(spec.pretrained, "model.llm.pretrained")
         llm = AutoModelForCausalLM.from_pretrained(
             spec.pretrained,
             revision=spec.revision,
             dtype=dtype,
             trust_remote_code=cfg.trust_remote_code,
+            use_safetensors=True,
         )
         if ensure_special_tokens(tokenizer) or llm.config.vocab_size < len(tokenizer):
             llm.resize_token_embeddings(len(tokenizer))

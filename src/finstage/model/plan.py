@@ -21,7 +21,7 @@ from transformers import BitsAndBytesConfig, LlavaForConditionalGeneration
 from transformers.utils import ModelOutput
 
 from finstage.config import require
-from finstage.model.assemble import DTYPES, module_group
+from finstage.model.assemble import DTYPES, module_group, require_safetensors
 
 Mode = Literal["frozen", "lora", "full"]
 TOWER_PATTERNS = {"llm": r".*language_model.*", "vision": r".*vision_tower.*"}
@@ -170,11 +170,16 @@ def quantization_config(quant: QuantSpec) -> BitsAndBytesConfig:
 
 
 def load_for_stage(init_dir: Path, cfg: StageConfig) -> LlavaForConditionalGeneration:
-    """Load the stage's starting checkpoint, 4-bit when the plan says, unquantised otherwise."""
+    """Load the stage's starting checkpoint, 4-bit when the plan says, unquantised otherwise.
+
+    Safetensors only (see `require_safetensors`): a checkpoint is a folder anyone with write
+    access to models/ or the DVC remote could have replaced."""
+    require_safetensors(init_dir, "checkpoint")
     if cfg.quant is None:
-        return LlavaForConditionalGeneration.from_pretrained(init_dir)
+        return LlavaForConditionalGeneration.from_pretrained(init_dir, use_safetensors=True)
     return LlavaForConditionalGeneration.from_pretrained(
         init_dir,
+        use_safetensors=True,
         quantization_config=quantization_config(cfg.quant),
         device_map="cpu" if not torch.cuda.is_available() else None,
     )
@@ -344,7 +349,10 @@ def merge_into_unquantised(init_dir: Path, adapter_dir: Path) -> LlavaForConditi
     """Merge a stage's adapter into a fresh unquantised copy of the stage's base.
 
     Never merge into 4-bit weights: that requantises the sum and bakes rounding error into every
-    later stage.
+    later stage. Base and adapter are read as safetensors only; PEFT takes no flag for that and
+    falls back to `adapter_model.bin`, so the adapter folder is checked here.
     """
-    base = LlavaForConditionalGeneration.from_pretrained(init_dir)
+    require_safetensors(init_dir, "checkpoint")
+    require_safetensors(adapter_dir, "adapter", ("adapter_model.safetensors",))
+    base = LlavaForConditionalGeneration.from_pretrained(init_dir, use_safetensors=True)
     return PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
