@@ -48,7 +48,9 @@ def peak_bytes(run: Callable[[], object]) -> int:
 def test_a_workbook_declaring_16384_columns_fails_fast(tmp_path):
     path = write_cpa(tmp_path / "CPA_AUDIT.xlsx")
     book = openpyxl.load_workbook(path)
-    book.active.cell(row=1000, column=16384, value="x")  # the sheet now spans A1:XFD1000
+    for row in range(book.active.max_row + 1, 1001):  # formatted rows to 1,000, as the real one
+        book.active.cell(row=row, column=1).number_format = "@"
+    book.active.cell(row=1, column=16384, value="x")  # the sheet now spans A1:XFD1000
     book.save(path)
     assert path.stat().st_size < 64 << 10
     peak = peak_bytes(lambda: BY_NAME["cpa_audit"].load_docs(SourceSpec(path=str(path))))

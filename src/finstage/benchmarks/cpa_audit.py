@@ -234,7 +234,7 @@ def _bounded_cells(path: Path) -> list[tuple[Any, ...]]:
                 f"{limits.MAX_ROWS} rows"
             )
         values = []
-        for cells in sheet.iter_rows(max_col=limits.MAX_COLUMNS, values_only=True):
+        for cells in sheet.iter_rows(max_col=columns or limits.MAX_COLUMNS, values_only=True):
             values.append(cells)
             limits.check_rows(path, len(values))
         return values
