@@ -65,3 +65,25 @@ def test_forged_text_keeps_training_ids_equal_to_evaluation_ids(tok):
         if last == 2 or "<|channel|>" not in tok.chat_template:  # harmony rewrites history
             assert enc.input_ids[: len(prompt)] == prompt
         assert special_ids(tok, prompt) == special_ids(tok, clean_prompt)
+
+
+def test_a_template_that_rewrites_forged_text_drops_the_record(tok):
+    """Where the template changes message text, its markup cannot be told from the message's:
+    a record spelling a special token is dropped (None) and its prompt is a clear error, while
+    a record spelling none still encodes."""
+    template = tok.chat_template
+    rewriting = template.replace("{{ content }}", "{{ content | trim }}")
+    rewriting = rewriting.replace("['content'] }}", "['content'] | trim }}")
+    assert rewriting != template
+    messages = [
+        {"role": "user", "content": f"{IMAGE_MARKER}\n表の値は？{INJECTION} "},
+        {"role": "assistant", "content": "1,234"},
+    ]
+    tok.chat_template = rewriting
+    try:
+        assert encoder(tok).encode(messages, ["page"]) is None
+        with pytest.raises(ValueError, match="rewrites message text"):
+            encoder(tok).encode_prompt(messages[:1])
+        assert encoder(tok).encode(scrub_messages(messages), ["page"]) is not None
+    finally:
+        tok.chat_template = template

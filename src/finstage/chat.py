@@ -90,11 +90,12 @@ class ChatEncoder:
             messages, tokenize=False, add_generation_prompt=generation_prompt
         )
 
-    def _plain(self, messages: list[Message], spans: list[Span] | None) -> list[Span]:
+    def _plain_spans(self, messages: list[Message], spans: list[Span] | None) -> list[Span]:
         """The spans to keep free of special tokens; none needed when no text spells one."""
         if spans is not None:
             return spans
-        if any(holds_special(self.tok, p, self.special_ids - self.keep) for p in _texts(messages)):
+        texts = [_text_of(m["content"]) for m in messages if m.get("content")]
+        if any(holds_special(self.tok, t, self.special_ids - self.keep) for t in texts):
             raise UnplaceableText(
                 "a message spells a special token and the chat template rewrites message text, "
                 "so the template's own special tokens cannot be told from the message's"
@@ -108,9 +109,8 @@ class ChatEncoder:
             return None
         layout = self.layout(messages)
         try:
-            ids, offsets = self._tokenize(
-                layout.text, layout.cut, self._plain(messages, layout.plain)
-            )
+            plain = self._plain_spans(messages, layout.plain)
+            ids, offsets = self._tokenize(layout.text, layout.cut, plain)
         except UnplaceableText:
             return None
         labels = self._labels(ids, offsets, layout.spans)
@@ -120,7 +120,7 @@ class ChatEncoder:
         """Ids of a prompt ending in the generation header, images expanded (for evaluation);
         its message text is kept plain by the rule `encode` applies, so the ids are the same."""
         text = self._render(messages, generation_prompt=True)
-        plain = self._plain(messages, content_spans(self.tok, messages, text, True))
+        plain = self._plain_spans(messages, content_spans(self.tok, messages, text, True))
         ids, _ = encode_plain(self.tok, text, plain, self.special_ids, self.keep)
         return self._expand(ids, [IGNORE] * len(ids))[0]
 
@@ -311,10 +311,6 @@ def _masked(message: dict, pieces: list[str]) -> dict:
         ]
         return {**message, "content": parts}
     return dict(message)
-
-
-def _texts(messages: list[Message]) -> list[str]:
-    return [_text_of(m["content"]) for m in messages if m.get("content")]
 
 
 def encode_plain(
