@@ -304,11 +304,19 @@ def test_the_embedded_default_downloads_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "data" / "bench_sources"
     (out / "stale").mkdir(parents=True)  # a previous run's leftovers do not survive
+    (out / "manifest.json").write_text('{"stale": {}}')
     evaluate = repo_params()["evaluate"]
     params = {"evaluate": {"sources": evaluate["sources"], "downloads": evaluate["downloads"]}}
     run_stage(monkeypatch, params, out)
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
     assert json.loads((out / "manifest.json").read_text()) == {}
+
+
+def test_a_folder_it_did_not_write_is_never_emptied(tmp_path):
+    (tmp_path / "keep.txt").write_text("someone's file")
+    with pytest.raises(SourceError, match="has no manifest.json"):
+        download_sources({"gsm8k": SourceSpec(path="x")}, policy(), tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "someone's file"
 
 
 def test_download_sources_refuses_every_host_not_allowed_before_any_request(tmp_path, site, server):

@@ -74,13 +74,16 @@ def download_sources(
 ) -> dict[str, Any]:
     """Download every URL source into ``out/<name>/<file>``; write and return the manifest.
 
-    `out` is emptied first, so it holds exactly the current params' downloads (path and hub
-    sources are not copied: with none of them URLs, it holds only an empty manifest).
+    `out` (a folder this wrote before, or none) is emptied first, so it holds exactly the
+    current params' downloads (path and hub sources are not copied: with none of them URLs, it
+    holds only an empty manifest).
     """
     for name, spec in specs.items():
         spec.check(f"evaluate.sources.{name}")
     check_hosts(specs, cfg)
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
+        if not (out / "manifest.json").is_file():  # never empty a folder this did not write
+            raise SourceError(f"{out}: not empty and has no manifest.json; pass a downloads folder")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     manifest: dict[str, Any] = {}
