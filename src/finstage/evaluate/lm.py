@@ -30,11 +30,13 @@ from transformers.generation import StoppingCriteriaList, StopStringCriteria
 from finstage.chat import ChatEncoder
 from finstage.evaluate.devices import resolve_device
 from finstage.evaluate.tokens import (
+    context_ids,
+    context_pair,
     decode_answer,
-    encode_pair,
-    encode_text,
     message_marker_ids,
     prefix_token_id,
+    render_context,
+    text_ids,
 )
 from finstage.evaluate.window import Key, WindowLog, fit_pair, fit_prompt
 
@@ -83,15 +85,12 @@ class FinstageLM(LM):
     def context_text(self, context: str) -> str:
         """The text the model reads before the answer: the rendered user turn (ending in the
         generation header) with the chat template on, the context itself with it off."""
-        if not self.templated:
-            return context
-        return self.tok.apply_chat_template(
-            [{"role": "user", "content": context}], tokenize=False, add_generation_prompt=True
-        )
+        return render_context(self.tok, context, self.templated).text
 
     def prompt_ids(self, context: str) -> list[int]:
-        """Generation prompt ids, before any cut to the window."""
-        return encode_text(self.tok, self.context_text(context))
+        """Generation prompt ids, before any cut to the window; the context is dataset text,
+        so it never becomes special tokens (`tokens.context_ids`)."""
+        return context_ids(self.tok, context, self.templated)
 
     def loglikelihood(
         self, requests: list[Instance], disable_tqdm: bool = False
@@ -102,7 +101,7 @@ class FinstageLM(LM):
         pairs: list[Pair | None] = []
         for req in requests:
             context, continuation = req.args[0], req.args[1]
-            ctx, cont = encode_pair(self.tok, self.context_text(context), continuation)
+            ctx, cont = context_pair(self.tok, context, continuation, self.templated)
             fitted = fit_pair(ctx, cont, self.max_length, self.image_token_id)
             ctx = self.window.record(_key(req), fitted)
             pairs.append(None if ctx is None else (ctx, cont))
@@ -115,7 +114,7 @@ class FinstageLM(LM):
         windows: list[Pair | None] = []
         owner: list[int] = []
         for r, req in enumerate(requests):
-            tokens = encode_text(self.tok, req.args[0])
+            tokens = text_ids(self.tok, req.args[0])
             for window in get_rolling_token_windows(
                 tokens, prefix_token_id(self.tok), self.max_length, 1
             ):
