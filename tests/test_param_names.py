@@ -115,3 +115,13 @@ def test_a_stage_started_under_a_shell_name_refuses_before_work(tmp_path, monkey
 def _escaped(key: str) -> str:
     """The message names the key, then the rule it breaks."""
     return re.escape(key) + ".*" + re.escape("[a-z0-9_]+")
+
+
+def test_a_shell_name_is_reported_before_any_other_error():
+    """The message that matters comes first, even when the hostile entry is otherwise broken."""
+    params = repo_params()
+    params["train"][EVIL] = {"init": "p0", "data": "p1_s1"}  # no plan at all
+    params["report"]["phases"][EVIL] = "P4"
+    del params["evaluate"]["batch_size"]
+    with pytest.raises(ParamsError, match=_escaped(f"train.{EVIL}")):
+        validate(params)

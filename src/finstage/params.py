@@ -14,7 +14,7 @@ import yaml
 
 from finstage import presets
 from finstage.benchmarks.registry import BenchConfig
-from finstage.config import ParamsError, parse
+from finstage.config import ParamsError, check_names, parse
 from finstage.corpus.fetchconfig import FetchConfig
 from finstage.corpus.generate import CorpusConfig
 from finstage.distill.teacher import DistillConfig
@@ -51,7 +51,11 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 def validate(params: dict[str, Any]) -> None:
-    """Raise ParamsError naming the first bad key; return quietly when the file is usable."""
+    """Raise ParamsError naming the first bad key; return quietly when the file is usable.
+
+    Names go first: one that dvc.yaml would put into a shell command must be reported as such,
+    not as whatever else is wrong with its entry."""
+    check_names(params)
     unknown, missing = sorted(set(params) - set(SECTIONS)), sorted(set(SECTIONS) - set(params))
     if unknown or missing:
         raise ParamsError(f"params: unknown sections {unknown}, missing sections {missing}")
