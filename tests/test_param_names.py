@@ -20,7 +20,7 @@ from finstage.cli import app
 from finstage.config import ParamsError
 from finstage.params import validate
 
-from .conftest import repo_params
+from .conftest import ROOT, repo_params
 from .test_params_declared import load_script
 
 EVIL = "x$(touch pwned)"
@@ -125,3 +125,20 @@ def test_a_shell_name_is_reported_before_any_other_error():
     del params["evaluate"]["batch_size"]
     with pytest.raises(ParamsError, match=_escaped(f"train.{EVIL}")):
         validate(params)
+
+
+def test_check_names_covers_everything_dvc_yaml_interpolates():
+    """A new `${...}` in a command must be added to config.SHELL_NAMES, or this fails."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    used: dict[str, set[str]] = {}
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        refs = set(re.findall(r"\$\{([^}]*)\}", body["cmd"]))
+        if "foreach" not in stage:
+            assert not refs, f"{name}: cmd interpolates {refs}"
+            continue
+        source = re.fullmatch(r"\$\{(.+)\}", stage["foreach"]).group(1)
+        fields = {r.removeprefix("item.") for r in refs - {"key"}}
+        assert all(r == "key" or r.startswith("item.") for r in refs), (name, refs)
+        used.setdefault(source, set()).update(fields)
+    assert used == {where: set(fields) for where, fields in config.SHELL_NAMES.items()}

@@ -117,29 +117,36 @@ def require(condition: bool, key: str, message: str) -> None:
         raise ParamsError(f"{PARAMS_FILE}: '{key}' {message}")
 
 
+# what dvc.yaml's `foreach` expands from (dotted path in params) -> the `${item.<field>}`s its
+# commands use; tests/test_param_names.py checks dvc.yaml interpolates nothing else
+SHELL_NAMES: dict[str, tuple[str, ...]] = {
+    "mix": (),
+    "train": ("init", "data"),
+    "report.phases": (),
+}
+
+
 def check_names(params: Mapping[str, Any]) -> None:
     """Raise ParamsError naming the first key or value dvc.yaml would put into a shell command
-    that is not a plain name: mixtures (`mix`), training stages (`train`) with their `init` and
-    `data`, and checkpoints (`report.phases`). Phase labels are display text and may be anything.
+    that is not a plain name (see SHELL_NAMES): mixtures, training stages with their `init` and
+    `data`, checkpoints. Phase labels only reach `desc` and may be any text.
     """
-    mix, train = params.get("mix") or {}, params.get("train") or {}
-    phases = (params.get("report") or {}).get("phases") or {}
-    named = [(f"mix.{k}", k) for k in _keys(mix)] + [(f"train.{k}", k) for k in _keys(train)]
-    named += [(f"report.phases.{k}", k) for k in _keys(phases)]
-    for stage, plan in train.items() if isinstance(train, Mapping) else ():
-        for field in ("init", "data"):
-            if isinstance(plan, Mapping) and field in plan:
-                named.append((f"train.{stage}.{field}", plan[field]))
+    named: list[tuple[str, Any]] = []
+    for where, fields in SHELL_NAMES.items():
+        section: Any = params
+        for part in where.split("."):
+            section = section.get(part) if isinstance(section, Mapping) else None
+        for key, entry in section.items() if isinstance(section, Mapping) else ():
+            named.append((f"{where}.{key}", key))
+            for field in fields:
+                if isinstance(entry, Mapping) and field in entry:
+                    named.append((f"{where}.{key}.{field}", entry[field]))
     for key, value in named:
         if not (isinstance(value, str) and NAME.fullmatch(value)):
             raise ParamsError(
                 f"{PARAMS_FILE}: '{key}' is {value!r}; stage, checkpoint and mixture names must "
                 f"match {NAME_RULE} (dvc.yaml puts them into shell commands)"
             )
-
-
-def _keys(section: Any) -> list[Any]:
-    return list(section) if isinstance(section, Mapping) else []
 
 
 def check_stage_name(stage: str) -> None:
