@@ -85,7 +85,7 @@ def download_sources(
         if not (out / "manifest.json").is_file():  # never empty a folder this did not write
             raise SourceError(f"{out}: not empty and has no manifest.json; pass a downloads folder")
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {}
     for name, spec in specs.items():
         if not spec.url:
