@@ -139,7 +139,6 @@ def test_no_unsafe_loader_in_the_code(pattern):
 
 
 NOT_MODELS = re.compile(r"Tokenizer|Config|Processor|config_class|PeftModel")
-NOT_YET = {"src/finstage/model/export.py"}  # `finstage export-text` reads our own checkpoints
 
 
 def test_every_model_load_asks_for_safetensors():
@@ -156,7 +155,7 @@ def test_every_model_load_asks_for_safetensors():
             ):
                 continue
             flags = {k.arg: ast.unparse(k.value) for k in node.keywords}
-            if flags.get("use_safetensors") != "True" and rel not in NOT_YET:
+            if flags.get("use_safetensors") != "True":
                 missing.append(f"{rel}:{node.lineno}: {ast.unparse(node)[:80]}")
     assert not missing, "model loads without use_safetensors=True:\n" + "\n".join(missing)
 

@@ -123,7 +123,7 @@ def export_text_backbone(checkpoint: Path, out_dir: Path) -> Path:
     lm-eval's `hf` model (and `AutoModelForCausalLM`) then loads `out_dir` by path. The weights
     are the checkpoint's own tensors, so text-only log-likelihoods equal the Llava model's.
     """
-    model = LlavaForConditionalGeneration.from_pretrained(checkpoint)
+    model = LlavaForConditionalGeneration.from_pretrained(checkpoint, use_safetensors=True)
     text = AutoModelForCausalLM.from_config(model.config.text_config, dtype=model.dtype)
     text.model.load_state_dict(model.model.language_model.state_dict())
     text.lm_head.load_state_dict(model.lm_head.state_dict())
