@@ -13,11 +13,9 @@ from finstage.evaluate.lm import FinstageLM
 from finstage.evaluate.run import EvalConfig, evaluate_checkpoint, load_text_tasks
 from finstage.evaluate.tokens import context_pair, encode_pair
 from finstage.evaluate.visual import char_error_rate
-from finstage.pagestore import page_id
-from finstage.records import make_record, write_records
 
-from .conftest import doc_sha
 from .repo_configs import raw_sources, repo_config
+from .test_rescore import write_visual
 from .test_sources import write_cpa
 
 
@@ -135,15 +133,7 @@ def test_every_benchmark_runs_on_raw_fixtures_with_the_same_keys(tmp_path, tiny_
     settings = {"batch_size": 4, "max_length": 200, "edinet_sheet_chars": 40, "bootstrap": 200}
     settings |= {"gsm8k_max_gen_toks": 6, "edinet_max_gen_toks": 6, "visual_max_new_tokens": 6}
     cfg = repo_config(EvalConfig, "evaluate", **settings, sources=sources)
-    pid = page_id(doc_sha(0), 0)
-    visual = {
-        "ocr": ("<image>書き起こしてください。", "歳出合計"),
-        "vqa": ("<image>歳出合計は?", "100"),
-        "finqa_visual": ("<image>合計は?", "計算：1 + 2 = 3\n答え：3百万円"),
-    }
-    for name, (question, answer) in visual.items():
-        chat = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-        write_records(tmp_path / name, [make_record(name, name, chat, [pid], answer=answer)])
+    write_visual(tmp_path)
     tasks = load_text_tasks(cfg)
     metrics, predictions = evaluate_checkpoint(tiny_p0, tasks, tmp_path, tiny_pages, cfg)
 

@@ -23,7 +23,7 @@ import yaml
 from finstage.recipe import checkpoints, training_stages
 
 from .conftest import ROOT, repo_params
-from .shell import sh
+from .shell import copy_checkout, sh
 
 pytestmark = pytest.mark.e2e
 TRAIN = training_stages(repo_params())
@@ -57,17 +57,7 @@ def out_md5s(lock_text: str, stages: list[str]) -> dict[str, dict[str, str]]:
 def repo(tmp_path_factory) -> Path:
     """A copy of the project's tracked files, committed to a fresh git repo, after `dvc repro`."""
     dest = tmp_path_factory.mktemp("e2e") / "finstage"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for rel in files:
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
+    copy_checkout(ROOT, dest)
     for cmd in (
         ["git", "init", "-q"],
         ["git", "add", "-A"],

@@ -9,8 +9,6 @@ must print the pinned date, and a record's training ids must be its evaluation i
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,7 @@ from finstage.recipe import training_stages
 from finstage.records import read_records
 
 from .conftest import ROOT, repo_params
-from .shell import sh
+from .shell import copy_checkout, sh
 from .standin_llm import build_standin
 
 pytestmark = pytest.mark.e2e
@@ -55,17 +53,7 @@ def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("standin-e2e")
     standin = build_standin(root / "standin")
     dest = root / "finstage"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for rel in files:
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
+    copy_checkout(ROOT, dest)
     params = standin_params(repo_params(), standin)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
     for cmd in (
