@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -15,7 +17,7 @@ from finstage.model.plan import StageConfig
 from finstage.train import resume
 from finstage.train.stage import run_stage
 
-from .conftest import repo_params
+from .conftest import ROOT, repo_params
 
 RESUME_ATOL = 0.0  # same data order, restored optimizer/scheduler/RNG: bit-identical on CPU
 
@@ -47,31 +49,93 @@ def train(tiny_p0, tiny_pages):
     return run
 
 
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by relative path: what DVC's hash of it depends on."""
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
 @pytest.mark.parametrize("name, mix", [("p3_s2", "visual"), ("p2_s1", "text")])
-def test_resume_matches_an_uninterrupted_run(tmp_path, tiny_mixes, train, name, mix):
+def test_resume_matches_an_uninterrupted_run(tmp_path, tiny_mixes, train, capsys, name, mix):
     plan, snapshots = cfg(name), tmp_path / "snap"
     full, _ = train(plan, name, tiny_mixes[mix], tmp_path / "full", tmp_path / "r_full")
+    assert "resuming" not in capsys.readouterr().out
     with pytest.raises(Interrupt):
         train(plan, name, tiny_mixes[mix], tmp_path / "cut", snapshots, kill_at=7)
     last_snapshot = json.loads((snapshots / "meta.json").read_text())["step"]
     assert last_snapshot == 6
     resumed, logged = train(plan, name, tiny_mixes[mix], tmp_path / "cut", snapshots)
-    assert (full["training"]["resumed_from"], resumed["training"]["resumed_from"]) == (0, 6)
+    assert f"resuming {name} from step 6\n" in capsys.readouterr().out
     # the curve is replayed up to the snapshot, then continues to the end
     assert logged == list(range(1, full["training"]["steps"] + 1))
-    assert resumed["training"]["losses"] == full["training"]["losses"]
+    assert resumed == full
     a = load_file(tmp_path / "full" / "model.safetensors")
     b = load_file(tmp_path / "cut" / "model.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=RESUME_ATOL, rtol=0) for k in a)
+    # the checkpoint, card.json included, is the same bytes: resuming reruns nothing downstream
+    assert file_hashes(tmp_path / "cut") == file_hashes(tmp_path / "full")
     assert not snapshots.exists(), "a finished stage removes its snapshots"
 
 
-def test_snapshot_from_a_different_plan_is_ignored(tmp_path, tiny_mixes, train):
+def test_snapshot_from_a_different_plan_is_discarded_with_a_message(
+    tmp_path, tiny_mixes, train, capsys
+):
     snapshots = tmp_path / "snap"
     with pytest.raises(Interrupt):
         train(cfg("p3_s1"), "p3_s1", tiny_mixes["text"], tmp_path / "a", snapshots, kill_at=5)
-    card, _ = train(cfg("p3_s1", seed=1), "p3_s1", tiny_mixes["text"], tmp_path / "b", snapshots)
-    assert card["training"]["resumed_from"] == 0, "a stale snapshot from another plan was used"
+    capsys.readouterr()
+    train(cfg("p3_s1", seed=1), "p3_s1", tiny_mixes["text"], tmp_path / "b", snapshots)
+    out = capsys.readouterr().out
+    assert f"resume: discarding the snapshot in {snapshots} (step 4)" in out
+    assert "resuming" not in out, "a stale snapshot from another plan was used"
+
+
+def test_a_kill_right_after_the_first_step_resumes_from_it(tmp_path, tiny_mixes, train, capsys):
+    """save_every is 2 here, yet a run killed during step 2 loses only that step."""
+    plan, snapshots = cfg("p3_s1"), tmp_path / "snap"
+    with pytest.raises(Interrupt):
+        train(plan, "p3_s1", tiny_mixes["text"], tmp_path / "cut", snapshots, kill_at=2)
+    assert json.loads((snapshots / "meta.json").read_text())["step"] == 1
+    capsys.readouterr()
+    _, logged = train(plan, "p3_s1", tiny_mixes["text"], tmp_path / "cut", snapshots)
+    assert "resuming p3_s1 from step 1\n" in capsys.readouterr().out
+    assert logged[:2] == [1, 2]
+
+
+def test_snapshots_by_time_leave_the_run_unchanged(tmp_path):
+    """A save whenever `seconds` have passed, on top of the step rule; saving never steers."""
+    store = resume.ResumeStore(tmp_path / "snap", "f", every=5, seconds=0.0)
+    assert [store.due(s) for s in (1, 2, 3)] == [True, True, True]
+    store = resume.ResumeStore(tmp_path / "snap", "f", every=5, seconds=3600.0)
+    assert [s for s in range(1, 12) if store.due(s)] == [1, 5, 10]
+    assert not resume.ResumeStore(tmp_path / "snap", "f", every=0, seconds=0.0).due(1)
+
+
+def stage_script():
+    spec = importlib.util.spec_from_file_location("stage_train_script", ROOT / "stages/train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_two_runs_write_the_same_curve_files(tmp_path, tiny_p0, tiny_pages, tiny_mixes):
+    """The curves are DVC metrics and plots: no wall-clock figure may reach them."""
+    from dvclive import Live
+
+    script, plan = stage_script(), cfg("p3_s2")
+    for run in ("a", "b"):
+        curves = tmp_path / f"curves_{run}"
+        with Live(dir=str(curves), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+            out = tmp_path / f"out_{run}"
+            log = script.curve_logger(live)
+            run_stage("p3_s2", plan, tiny_p0, tiny_mixes["visual"], tiny_pages, out, log, None)
+    a, b = file_hashes(tmp_path / "curves_a"), file_hashes(tmp_path / "curves_b")
+    assert "metrics.json" in a and "plots/metrics/tokens.tsv" in a
+    assert a == b
+    assert file_hashes(tmp_path / "out_a") == file_hashes(tmp_path / "out_b")
 
 
 class WritesMarker:
@@ -84,7 +148,7 @@ class WritesMarker:
         return (open, (self.path, "w"))
 
 
-def test_a_pickle_in_the_resume_folder_is_never_loaded(tmp_path, tiny_p0, tiny_mixes, train):
+def test_a_pickle_in_the_resume_folder_is_never_loaded(tmp_path, tiny_mixes, train, capsys):
     """A snapshot folder holding a pickle (an old `state.pt`, or a planted one) starts fresh."""
     plan, snapshots = cfg("p3_s1"), tmp_path / "snap"
     with pytest.raises(Interrupt):
@@ -100,7 +164,7 @@ def test_a_pickle_in_the_resume_folder_is_never_loaded(tmp_path, tiny_p0, tiny_m
     )
     card, _ = train(plan, "p3_s1", tiny_mixes["text"], tmp_path / "b", snapshots)
     assert not marker.exists(), "the pickle in the resume folder was unpickled"
-    assert card["training"]["resumed_from"] == 0
+    assert "resuming" not in capsys.readouterr().out
 
 
 LEGACY_META = ("fingerprint", "step", "tokens", "history")

@@ -8,6 +8,10 @@ Under `accelerate launch` with N processes, each optimizer step consumes N × gr
 micro-batches of the same epoch order a single process would use, process r taking every N-th
 one; DDP averages the gradients. N processes with grad_accum=1 therefore take the same steps as
 one process with grad_accum=N.
+
+The curves hold only what a rerun repeats exactly (loss, cumulative `tokens`, LRs): they are
+DVC metrics and plots, so a wall-clock figure in them would change dvc.lock on every forced
+rerun. Throughput (tokens/s) goes to the progress bar and `TrainResult.tokens_per_s` instead.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class TrainResult:
     tokens: int = 0
     padding_waste: float = 0.0  # worst epoch
     resumed_from: int = 0  # optimizer step of the snapshot this run continued from (0 = fresh)
+    tokens_per_s: float = 0.0  # wall-clock throughput of this run's own steps; stdout only
 
 
 def schedule_length(n_examples: int, cfg: StageConfig, processes: int = 1) -> int:
@@ -127,7 +132,7 @@ def train_loop(
     lengths = [len(e.input_ids) for e in examples]
     result = TrainResult()
     history: list[tuple[int, dict[str, float]]] = []
-    snapshot = resume.load(inner) if resume is not None else None
+    snapshot = resume.load(inner, quiet=rank > 0) if resume is not None else None
     if snapshot is not None:
         optimizer.load_state_dict(snapshot.optimizer)
         scheduler.load_state_dict(snapshot.scheduler)
@@ -139,7 +144,7 @@ def train_loop(
             if log is not None:
                 log(step, metrics)
     model.train()
-    start = time.perf_counter()
+    start, run_tokens = time.perf_counter(), 0
     bar = tqdm(total=total, initial=result.steps, desc="train", unit="step", disable=rank > 0)
     step = 0
     per_step = cfg.grad_accum * ranks
@@ -163,11 +168,11 @@ def train_loop(
             result.steps = step
             result.tokens += step_tokens
             result.losses.append(step_loss)
+            run_tokens += step_tokens
+            result.tokens_per_s = run_tokens / max(time.perf_counter() - start, 1e-9)
             bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.3f}")
-            elapsed = time.perf_counter() - start
-            metrics = {"loss": step_loss, "tokens_per_s": step_tokens / max(elapsed, 1e-9)}
-            start = time.perf_counter()
+            bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{result.tokens_per_s:,.0f}")
+            metrics = {"loss": step_loss, "tokens": float(result.tokens)}
             for g in optimizer.param_groups:
                 metrics[f"lr/{g['name']}"] = g["lr"]
             history.append((step, metrics))

@@ -2,7 +2,9 @@
 
 The checkpoint folder is what the next stage (and every evaluation) starts from: the merged
 unquantised model in `save_pretrained` layout, the stage's adapter, and `card.json` recording
-parents, params, data hashes and trainable parameter counts.
+parents, params, data hashes and trainable parameter counts. The folder is a DVC output that
+downstream stages hash, so it holds only what a rerun repeats exactly: whether the run was resumed
+and how fast it went are printed, not recorded, since a resumed run's weights are bit-identical.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ def run_stage(
         inputs = FeatureInputs(model, pixels, feature_dir)
     resume = None
     if resume_dir is not None:
-        resume = ResumeStore(resume_dir, run_fingerprint(cfg, init_dir, mix_dir), cfg.save_every)
+        fingerprint = run_fingerprint(cfg, init_dir, mix_dir)
+        resume = ResumeStore(resume_dir, fingerprint, cfg.save_every, name=name)
     accelerator = make_accelerator(cfg, examples)
     trained = (  # bitsandbytes placed the 4-bit weights already; moving them breaks them
         accelerator.prepare_model(model, device_placement=cfg.quant is None)
@@ -101,6 +104,11 @@ def run_stage(
     accelerator.wait_for_everyone()
     if not main:
         return None
+    print(
+        f"{name}: {result.tokens_per_s:,.0f} tokens/s over this run's"
+        f" {result.steps - result.resumed_from} steps"
+        + (f" (resumed from step {result.resumed_from})" if result.resumed_from else "")
+    )
     model = accelerator.unwrap_model(trained)
     out_dir.mkdir(parents=True, exist_ok=True)
     gap = None
@@ -171,7 +179,6 @@ def stage_card(
             "steps": result.steps,
             "tokens": result.tokens,
             "padding_waste": round(result.padding_waste, 4),
-            "resumed_from": result.resumed_from,
             "loss_first": result.losses[0],
             "loss_last": result.losses[-1],
             "losses": result.losses,
