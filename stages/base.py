@@ -11,7 +11,6 @@ import typer
 
 from finstage.config import parse, stage_params
 from finstage.model.assemble import ModelConfig
-from finstage.model.base import build_base
 
 
 def load_config(params: dict) -> ModelConfig:
@@ -28,10 +27,15 @@ def main(
         None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."
     ),
 ) -> None:
+    from finstage.model.base import build_base  # torch loads on a run, not for --help
+
     cfg = load_config(stage_params(stage))
     card = build_base(cfg, records, out)
     typer.echo(f"P0: {card['parameters']} tokenizer={card['tokenizer']}")
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    # as `typer.run(main)`, plus the module docstring as `--help`: what the stage does
+    app = typer.Typer(add_completion=False)
+    app.command(help=__doc__)(main)
+    app()

@@ -10,7 +10,6 @@ from pathlib import Path
 import typer
 
 from finstage.config import parse, stage_params
-from finstage.corpus.fetch import fetch, format_report
 from finstage.corpus.fetchconfig import FetchConfig
 
 
@@ -28,10 +27,15 @@ def main(
         None, envvar="DVC_STAGE", help="DVC stage whose declared params to read"
     ),
 ) -> None:
+    from finstage.corpus.fetch import fetch, format_report  # pymupdf loads on a run, not --help
+
     cfg = load_config(stage_params(stage))
     report = fetch(manifest, out, cfg)
     typer.echo(format_report(report, out))
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    # as `typer.run(main)`, plus the module docstring as `--help`: what the stage does
+    app = typer.Typer(add_completion=False)
+    app.command(help=__doc__)(main)
+    app()

@@ -45,4 +45,7 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    # as `typer.run(main)`, plus the module docstring as `--help`: what the stage does
+    app = typer.Typer(add_completion=False)
+    app.command(help=__doc__)(main)
+    app()

@@ -32,7 +32,13 @@ def validate_cmd(
 @app.command("preset")
 def preset_cmd(
     name: str = typer.Argument(
-        None, help="Preset name: a file under presets/ holding only the keys it changes."
+        None,
+        help=(
+            f"Preset name, one of: {', '.join(presets.available()) or '(none)'} "
+            "(presets/NAME.yaml, holding only the keys it changes; --list says what each is). "
+            "The embedded default is no preset: it is params.yaml as committed, which "
+            "`git checkout params.yaml` restores."
+        ),
     ),
     params: Path = typer.Option(Path("params.yaml"), help="Params file to merge the preset into."),
     show_diff: bool = typer.Option(

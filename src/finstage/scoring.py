@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-from sklearn.metrics import f1_score
+
+if TYPE_CHECKING:  # loaded by the functions that use it: importing this module stays light
+    pass
 
 __all__ = ["accuracy", "bootstrap_ci", "harness_chabsa_f1", "mean", "roc_auc"]
 
@@ -60,6 +62,8 @@ def harness_chabsa_f1(golds: Sequence[Hashable], preds: Sequence[Hashable]) -> f
     labels (``"neutral"`` is never predicted). Caveat kept from upstream: if no gold is neutral
     (e.g. a subset), the macro is over 2 classes and ×1.5 can exceed 1. nan for no items.
     """
+    from sklearn.metrics import f1_score
+
     _check_lengths(golds, preds)
     if len(golds) == 0:
         return math.nan

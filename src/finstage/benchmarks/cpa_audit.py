@@ -22,9 +22,10 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openpyxl
+if TYPE_CHECKING:  # loaded by the functions that use it: importing this module stays light
+    pass
 
 from finstage.benchmarks import limits
 from finstage.benchmarks.benchmark import Benchmark, TaskSettings
@@ -155,6 +156,8 @@ def stand_in_rows(cfg: CpaConfig, out: StandIns) -> tuple[list[dict], int]:
 def workbook(rows: list[dict]) -> bytes:
     """The workbook as the real one reads: option headers 1.0…6.0 (floats), the items, then
     empty rows up to `SHEET_ROWS`; pinned timestamps, so the same rows give the same bytes."""
+    import openpyxl
+
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(CPA_HEADER)
@@ -211,6 +214,8 @@ def _bounded_cells(path: Path) -> list[tuple[Any, ...]]:
     """The first sheet's cell values, within `limits`: the workbook's parts are sized before
     openpyxl opens it, and a sheet declaring more rows or columns than the limits (openpyxl
     pads every row to the declared width) fails before any row is built."""
+    import openpyxl
+
     limits.check_file(path)
     try:
         with zipfile.ZipFile(path) as archive:  # an .xlsx is a zip of XML parts

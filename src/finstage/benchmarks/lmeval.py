@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
+if TYPE_CHECKING:  # loaded by the functions that use it: importing this module stays light
+    import datasets
 
 from finstage.scoring import accuracy, mean, roc_auc
 
@@ -114,6 +115,7 @@ pair_roc_auc = pair_statistic(roc_auc)
 
 def task_config(name: str, docs: list[Doc], **fields: Any) -> dict[str, Any]:
     """An lm-eval task config over `docs`, scored 0-shot on a "test" split."""
+    import datasets
 
     def dataset(**_: Any) -> datasets.DatasetDict:
         return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})

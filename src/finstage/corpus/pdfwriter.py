@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import TYPE_CHECKING
 
-import pymupdf
+if TYPE_CHECKING:  # loaded by the functions that use it: importing this module stays light
+    import pymupdf
 
 LATIN, CJK = "helv", "japan"
 PAGE_W, PAGE_H = 595.0, 842.0  # A4 in points
@@ -34,6 +36,8 @@ def _runs(text: str) -> list[tuple[str, str]]:
 
 
 def text_width(text: str, size: float) -> float:
+    import pymupdf
+
     return sum(
         pymupdf.get_text_length(run, fontname=font, fontsize=size) for font, run in _runs(text)
     )
@@ -43,6 +47,8 @@ def put(
     shape: pymupdf.Shape, x: float, y: float, text: str, size: float, align: str = "left"
 ) -> None:
     """Write ``text`` with its baseline at ``y``; ``align`` is relative to ``x``."""
+    import pymupdf
+
     width = text_width(text, size)
     if align == "right":
         x -= width
@@ -80,6 +86,8 @@ class PdfWriter:
     COL_EDGES = (LEFT, LEFT + 183.0, LEFT + 283.0, LEFT + 383.0, RIGHT)
 
     def __init__(self) -> None:
+        import pymupdf
+
         self.doc = pymupdf.open()
         self.page: pymupdf.Page | None = None
         self.shape: pymupdf.Shape | None = None

@@ -15,19 +15,17 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import lm_eval
-from lm_eval.tasks import TaskManager
+from typing import TYPE_CHECKING, Any
 
 from finstage.benchmarks.download import DownloadConfig
 from finstage.benchmarks.lmeval import TextTask, prediction
 from finstage.benchmarks.registry import BENCHMARKS, PROTOCOL, Sources
 from finstage.config import require
-from finstage.evaluate.lm import FinstageLM
 from finstage.evaluate.rescore import Row, metrics_blocks, rescore_scored
 from finstage.evaluate.summary import Block, Scored
-from finstage.evaluate.visual import score_visual
+
+if TYPE_CHECKING:  # lm-eval and torch load when a model is scored, not when params are read
+    from finstage.evaluate.lm import FinstageLM
 
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
@@ -100,6 +98,9 @@ def evaluate_checkpoint(
     `visual` holds one folder of held-out records per visual check; `pages` is the page store.
     Raises RuntimeError if the predictions would not rescore to the metrics.
     """
+    from finstage.evaluate.lm import FinstageLM
+    from finstage.evaluate.visual import score_visual
+
     lm = FinstageLM.from_checkpoint(
         checkpoint, cfg.batch_size, cfg.max_length, cfg.chat_template, cfg.device
     )
@@ -118,6 +119,9 @@ def evaluate_checkpoint(
 def run_text_tasks(
     lm: FinstageLM, tasks: list[TextTask], cfg: EvalConfig
 ) -> tuple[dict[str, Scored], list[Row]]:
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
     out = lm_eval.simple_evaluate(
         model=lm,
         tasks=[t.config for t in tasks],

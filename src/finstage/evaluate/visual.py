@@ -13,20 +13,21 @@ import re
 from collections.abc import Callable, Sequence
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from tqdm import tqdm
 
 from finstage.answers import extract_flexible, numbers_equal
 from finstage.benchmarks.registry import VISUAL_CHECKS
-from finstage.chat import image_to_pixels
 from finstage.evaluate.jatext import anls, levenshtein, rationale_similarity, rouge_scores
-from finstage.evaluate.lm import FinstageLM
 from finstage.evaluate.summary import Scored
 from finstage.pagestore import PageStore
 from finstage.records import Record, read_records
 from finstage.scoring import mean
 from finstage.textnorm import compact
+
+if TYPE_CHECKING:  # torch and the model load when answers are generated; rescoring and
+    from finstage.evaluate.lm import FinstageLM  # params validation read SCORERS without them
 
 
 def char_error_rate(prediction: str, reference: str) -> float:
@@ -46,6 +47,10 @@ def generate_answers(
     whose prompt does not fit the window with the full `max_new_tokens` budget is answered ""
     and recorded in `lm.unscorable` as (task, record index).
     """
+    import torch
+
+    from finstage.chat import image_to_pixels
+
     image_size = lm.model.config.vision_config.image_size
     answers = [""] * len(records)
     fitting = []

@@ -11,26 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    LlavaConfig,
-    LlavaForConditionalGeneration,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-    SiglipVisionConfig,
-    SiglipVisionModel,
-)
+if TYPE_CHECKING:  # torch and transformers load inside the functions that build models, so
+    # validating params (`finstage validate`) reads these dataclasses without importing them
+    import torch
+    from transformers import (
+        LlavaForConditionalGeneration,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        SiglipVisionModel,
+    )
 
 from finstage.config import require
 from finstage.model.tokenizer import ensure_special_tokens, is_iso_date
 from finstage.records import IMAGE_MARKER
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPE_NAMES = ("float32", "bfloat16", "float16")  # what params may name; torch_dtype maps them
 DEFAULT_LLM_TYPE = "llama"  # a `config` without `model_type` builds a Llama, as it always has
 MODEL_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # one file, or shards
 PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -78,12 +75,28 @@ class ModelConfig:
     chat_date: str  # "today" for chat templates that print a date (pinned: prompts stay fixed)
 
     def check(self, where: str) -> None:
-        require(self.dtype in DTYPES, f"{where}.dtype", f"must be one of {sorted(DTYPES)}")
+        require(
+            self.dtype in DTYPE_NAMES, f"{where}.dtype", f"must be one of {sorted(DTYPE_NAMES)}"
+        )
         require(
             is_iso_date(self.chat_date),
             f"{where}.chat_date",
             f"must be a date written YYYY-MM-DD (quoted in YAML), got {self.chat_date!r}",
         )
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype a params name (one of DTYPE_NAMES) stands for; imports torch on use."""
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def __getattr__(name: str) -> Any:
+    """`DTYPES` (name -> torch dtype) is built on first use, so importing this module is light."""
+    if name == "DTYPES":
+        return {dtype: torch_dtype(dtype) for dtype in DTYPE_NAMES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def require_safetensors(
@@ -107,6 +120,8 @@ def require_safetensors(
 
 
 def load_tokenizer(spec: TokenizerSpec, trust_remote_code: bool) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(
         spec.pretrained, revision=spec.revision, trust_remote_code=trust_remote_code
     )
@@ -114,8 +129,11 @@ def load_tokenizer(spec: TokenizerSpec, trust_remote_code: bool) -> PreTrainedTo
 
 def build_p0(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> LlavaForConditionalGeneration:
     """Build the untouched baseline: pretrained (or seeded random) towers + a fresh projector."""
+    import torch
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
     torch.manual_seed(cfg.seed)
-    dtype = DTYPES[cfg.dtype]
+    dtype = torch_dtype(cfg.dtype)
     vision = _vision_tower(cfg, dtype)
     llm = _language_model(cfg, tokenizer, dtype)
     image_size = vision.config.image_size
@@ -143,6 +161,8 @@ def build_p0(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> LlavaForCo
 
 
 def _vision_tower(cfg: ModelConfig, dtype: torch.dtype) -> SiglipVisionModel:
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
     spec = cfg.vision
     if spec.pretrained:
         require_safetensors(spec.pretrained, "model.vision.pretrained")
@@ -161,6 +181,8 @@ def _language_model(
     cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, dtype: torch.dtype
 ) -> PreTrainedModel:
     """The causal LM whose decoder and head P0 takes over, of whatever class its config names."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
     spec = cfg.llm
     if spec.pretrained:
         require_safetensors(spec.pretrained, "model.llm.pretrained")
@@ -208,6 +230,8 @@ def _check_llava_compatible(llm: PreTrainedModel) -> None:
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, dict[str, int]]:
     """Total and trainable parameters per module group (vision / projector / llm)."""
+    import torch
+
     counts: dict[str, dict[str, int]] = {}
     for name, param in model.named_parameters():
         group = module_group(name)

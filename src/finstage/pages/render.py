@@ -44,9 +44,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pymupdf
+if TYPE_CHECKING:  # loaded by the functions that use it: importing this module stays light
+    import pymupdf
 from PIL import Image
 
 from finstage.config import require
@@ -150,6 +151,8 @@ def zoom_for(rect: pymupdf.Rect, cfg: RenderConfig) -> float:
 
 def render_page(page: pymupdf.Page, cfg: RenderConfig) -> tuple[bytes, int, int]:
     """(PNG bytes, width, height) of the page as RGB."""
+    import pymupdf
+
     zoom = zoom_for(page.rect, cfg)
     for _ in range(3):
         pix = page.get_pixmap(
@@ -211,6 +214,8 @@ Event = tuple[Any, ...]
 def iter_document(path: Path, sha256: str, cfg: RenderConfig, start: int = 0) -> Iterator[Event]:
     """Render pages ``start``, ``start + 1``, ... of the PDF at ``path``, whose content must hash to
     ``sha256``; every failure becomes an event, nothing raises."""
+    import pymupdf
+
     try:  # from bytes, so that messages (and the report) carry no machine-specific path
         data = Path(path).read_bytes()
         if hashlib.sha256(data).hexdigest() != sha256:
@@ -256,6 +261,8 @@ def render_document(
 ) -> tuple[list[Page], list[dict[str, Any]]]:
     """All renderable pages of one PDF, and a failure record for each page (or file) that is not,
     in this process: no time limit (the stage goes through `finstage.pages.workers` instead)."""
+    import pymupdf
+
     display = pymupdf.TOOLS.mupdf_display_errors()
     pymupdf.TOOLS.mupdf_display_errors(False)  # failures are recorded in the report instead
     pages: list[Page] = []
