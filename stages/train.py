@@ -15,13 +15,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from dvclive import Live
 
 from finstage.config import ParamsError, parse, stage_params
 from finstage.model.plan import StageConfig
-from finstage.train.stage import run_stage
+
+if TYPE_CHECKING:
+    from dvclive import Live
 
 
 def load_config(params: dict, name: str) -> StageConfig:
@@ -55,6 +57,10 @@ def main(
         )
     if cfg.processes > 1 and "LOCAL_RANK" not in os.environ:
         raise typer.Exit(relaunch(cfg.processes))
+    from dvclive import Live  # training libraries load only when the stage runs, not for --help
+
+    from finstage.train.stage import run_stage
+
     live = None
     if os.environ.get("RANK", "0") == "0":  # curves come from the main process only
         live = Live(dir=str(curves), dvcyaml=False, save_dvc_exp=False, report=None)
@@ -72,7 +78,7 @@ def main(
     )
 
 
-def curve_logger(live: Live) -> Callable[[int, dict[str, float]], None]:
+def curve_logger(live: "Live") -> Callable[[int, dict[str, float]], None]:
     def log(step: int, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():
             live.log_metric(key, value, plot=True)
@@ -94,4 +100,7 @@ def relaunch(processes: int) -> int:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    # as `typer.run(main)`, plus the module docstring as `--help`: what the stage does
+    app = typer.Typer(add_completion=False)
+    app.command(help=__doc__)(main)
+    app()
