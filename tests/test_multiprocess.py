@@ -3,6 +3,10 @@
 Two processes with grad_accum=1 take the same optimizer steps as one process with grad_accum=2
 (process r takes every second micro-batch of the same epoch order), so with dropout off the two
 loss curves agree step by step, not only in shape.
+
+Both adapter plans that see pages run here: p3_s2 (LLM LoRA, projector full) and p1_s2 (LoRA on
+both towers, projector full). p1_s2 is the one DDP is strict about: a trainable tensor that no
+forward pass reaches (LoRA on a vision layer past `vision_feature_layer`) stops it at step two.
 """
 
 from __future__ import annotations
@@ -25,8 +29,12 @@ from .conftest import ROOT, repo_params
 CURVE_ATOL = 1e-5  # gloo may sum gradients in another order (measured: identical on CPU)
 
 
-def plan(**overrides) -> dict:
-    raw = repo_params()["train"]["p3_s2"]
+STAGES = ["p3_s2", "p1_s2"]
+
+
+def plan(stage: str, **overrides) -> dict:
+    """The stage's plan from params.yaml, shrunk to the tiny fixtures and without dropout."""
+    raw = repo_params()["train"][stage]
     lora = {**raw["lora"], "dropout": 0.0}
     return {
         **raw,
@@ -40,13 +48,16 @@ def plan(**overrides) -> dict:
     }
 
 
-def test_two_processes_match_one_process_curve(tmp_path, tiny_p0, tiny_pages, tiny_mixes):
+@pytest.mark.parametrize("stage", STAGES)
+def test_two_processes_match_one_process_curve(
+    tmp_path, tiny_p0, tiny_pages, tiny_mixes, stage: str
+) -> None:
     shutil.copytree(tiny_p0, tmp_path / "p0")
     (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump({"train": {"t": plan(processes=2, grad_accum=1)}})
+        yaml.safe_dump({"train": {"t": plan(stage, processes=2, grad_accum=1)}})
     )
-    stage = {"cmd": "true", "params": [{"params.yaml": ["train.t"]}]}
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"t": stage}}))
+    entry = {"cmd": "true", "params": [{"params.yaml": ["train.t"]}]}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"t": entry}}))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True, env=env)
     command = [sys.executable, str(ROOT / "stages" / "train.py"), "--name", "t"]
@@ -56,7 +67,7 @@ def test_two_processes_match_one_process_curve(tmp_path, tiny_p0, tiny_pages, ti
     assert done.returncode == 0, done.stderr[-3000:]
     two = json.loads((tmp_path / "out" / "card.json").read_text())
 
-    one_cfg = parse(StageConfig, plan(processes=1, grad_accum=2), "train.t")
+    one_cfg = parse(StageConfig, plan(stage, processes=1, grad_accum=2), "train.t")
     one = run_stage(
         "t",
         one_cfg,

@@ -2,7 +2,10 @@
 
 A plan is data in params.yaml (`train.<stage>`), validated before any weights load, and
 applied here to a loaded checkpoint. LoRA targets are full-name regexes scoped to one tower,
-because a bare suffix list like ["q_proj"] silently matches the vision tower too.
+because a bare suffix list like ["q_proj"] silently matches the vision tower too. Vision LoRA
+and a full vision plan are further held to the encoder layers whose output the model uses
+(`vision_layers_used`): anything trainable past `vision_feature_layer` gets no gradient, which
+wastes parameters in one process and stops DDP in several.
 
 Trained weights are float32 masters even when the checkpoint is bfloat16 (see `keep_fp32_masters`):
 an AdamW step at a small LR is far below a bf16 weight's rounding step, so most of it would
@@ -11,6 +14,7 @@ round away. The frozen model keeps computing in its own dtype.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -150,13 +154,64 @@ class StageConfig:
         return self.feature_cache and self.modules.vision == "frozen"
 
 
-def lora_target_regex(cfg: StageConfig) -> str:
+def vision_layers_used(config: Any) -> list[int]:
+    """Indices of the vision encoder layers whose output reaches the projector.
+
+    LLaVA reads `hidden_states[vision_feature_layer]` (or concatenates several for a list) of a
+    tuple that starts with the embeddings output, so it has num_hidden_layers + 1 entries and
+    entry i is the output of encoder layer i - 1: -2 uses layers 0..n-2 and discards the last.
+    Later layers, and the tower's post_layernorm and head, never reach the loss.
+    """
+    n = config.vision_config.num_hidden_layers
+    selected = config.vision_feature_layer
+    indices = [selected] if isinstance(selected, int) else list(selected)
+    deepest = 0
+    for index in indices:
+        if not -(n + 1) <= index <= n:
+            raise ValueError(
+                f"vision_feature_layer {selected!r}: {index} is outside the vision tower's "
+                f"hidden states (embeddings + {n} layers)"
+            )
+        deepest = max(deepest, index % (n + 1))
+    return list(range(deepest))
+
+
+def lora_target_regex(cfg: StageConfig, vision_layers: list[int]) -> str:
+    """One regex for PEFT's `target_modules`: each LoRA tower's targets, vision in used layers only.
+
+    `vision_layers` comes from `vision_layers_used`; LoRA on a discarded layer would be
+    parameters that never receive a gradient.
+    """
     assert cfg.lora is not None
     parts = []
-    for group, targets in (("llm", cfg.lora.llm_targets), ("vision", cfg.lora.vision_targets)):
-        if getattr(cfg.modules, group) == "lora":
-            parts.append(rf"{TOWER_PATTERNS[group]}\.({'|'.join(targets)})")
+    if cfg.modules.llm == "lora":
+        parts.append(rf"{TOWER_PATTERNS['llm']}\.({'|'.join(cfg.lora.llm_targets)})")
+    if cfg.modules.vision == "lora":
+        if not vision_layers:
+            raise ValueError(
+                "modules.vision is lora, but vision_feature_layer selects the embeddings: "
+                "no vision encoder layer reaches the projector"
+            )
+        layers = "|".join(str(i) for i in vision_layers)
+        targets = "|".join(cfg.lora.vision_targets)
+        parts.append(
+            rf"{TOWER_PATTERNS['vision']}\.encoder\.layers\.({layers})\.(?:.*\.)?({targets})"
+        )
     return "|".join(f"(?:{p})" for p in parts)
+
+
+def freeze_unused_vision(model: torch.nn.Module, vision_layers: list[int]) -> None:
+    """Freeze the parts of a fully trained vision tower that the model's output never reaches.
+
+    Encoder layers past `vision_layers`, `post_layernorm` and a pooling `head`: LLaVA takes a
+    hidden state from inside the encoder, so these get no gradient. Names are matched under
+    `vision_tower` wherever PEFT puts the trainable copy (`modules_to_save.default`).
+    """
+    unused = re.compile(r".*vision_tower(?:\..*)?\.(?:encoder\.layers\.(\d+)|post_layernorm|head)")
+    for name, module in model.named_modules():
+        match = unused.fullmatch(name)
+        if match and (match.group(1) is None or int(match.group(1)) not in vision_layers):
+            module.requires_grad_(False)
 
 
 def quantization_config(quant: QuantSpec) -> BitsAndBytesConfig:
@@ -186,7 +241,12 @@ def load_for_stage(init_dir: Path, cfg: StageConfig) -> LlavaForConditionalGener
 
 
 def apply_plan(model: LlavaForConditionalGeneration, cfg: StageConfig) -> torch.nn.Module:
-    """Freeze everything, then open exactly what the plan trains; returns the model to optimise."""
+    """Freeze everything, then open exactly what the plan trains; returns the model to optimise.
+
+    Nothing trainable is left on a module whose output the model discards (see
+    `vision_layers_used`): DDP requires every trainable tensor to get a gradient each step.
+    """
+    vision_layers = vision_layers_used(model.config)
     model.requires_grad_(False)
     if cfg.quant is not None:
         model = prepare_model_for_kbit_training(
@@ -212,11 +272,13 @@ def apply_plan(model: LlavaForConditionalGeneration, cfg: StageConfig) -> torch.
             r=cfg.lora.r,
             lora_alpha=cfg.lora.alpha,
             lora_dropout=cfg.lora.dropout,
-            target_modules=lora_target_regex(cfg),
+            target_modules=lora_target_regex(cfg, vision_layers),
             modules_to_save=full or None,
             bias="none",
         )
         model = get_peft_model(model, lora)  # casts the LoRA matrices to float32 itself
+    if cfg.modules.vision == "full":
+        freeze_unused_vision(model, vision_layers)
     keep_fp32_masters(model)
     return model
 
