@@ -129,7 +129,9 @@ def test_a_bf16_model_built_in_memory_trains_every_module_and_goes_back_to_bf16(
     model = build_p0(dataclasses.replace(tiny_model_config(), dtype="bfloat16"), tokenizer)
     cfg = plan("p1_s1", lr=SMALL_LR, modules={"llm": "full", "vision": "full", "projector": "full"})
     model = apply_plan(model, cfg)
-    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
+    # the vision layers past `vision_feature_layer` stay frozen, in the checkpoint's dtype
+    assert {p.dtype for p in model.parameters() if not p.requires_grad} == {torch.bfloat16}
     assert compute_dtype(model) == checkpoint_dtype(model) == torch.bfloat16
     counts = one_step(model, cfg)
     assert all(changed == moved for changed, moved in counts.values())

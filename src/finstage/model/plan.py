@@ -17,19 +17,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-from transformers import BitsAndBytesConfig, LlavaForConditionalGeneration
-from transformers.utils import ModelOutput
+if TYPE_CHECKING:  # torch, peft and transformers load where a model is; params validation
+    import torch  # (`finstage validate`) reads the dataclasses below without them
+    from transformers import BitsAndBytesConfig, LlavaForConditionalGeneration
 
 from finstage.config import require
-from finstage.model.assemble import DTYPES, module_group, require_safetensors
+from finstage.model.assemble import DTYPE_NAMES, module_group, require_safetensors, torch_dtype
 
 Mode = Literal["frozen", "lora", "full"]
 TOWER_PATTERNS = {"llm": r".*language_model.*", "vision": r".*vision_tower.*"}
-HALF = (torch.bfloat16, torch.float16)
 FULL_MODULES = {
     "llm": ["language_model", "lm_head"],
     "vision": ["vision_tower"],
@@ -72,9 +70,9 @@ class QuantSpec:
 
     def check(self, where: str) -> None:
         require(
-            self.compute_dtype in DTYPES,
+            self.compute_dtype in DTYPE_NAMES,
             f"{where}.compute_dtype",
-            f"must be one of {sorted(DTYPES)}",
+            f"must be one of {sorted(DTYPE_NAMES)}",
         )
 
 
@@ -214,12 +212,19 @@ def freeze_unused_vision(model: torch.nn.Module, vision_layers: list[int]) -> No
             module.requires_grad_(False)
 
 
+def is_half(dtype: torch.dtype) -> bool:
+    """bfloat16 or float16: a weight whose small updates round away (see `keep_fp32_masters`)."""
+    return dtype in (torch_dtype("bfloat16"), torch_dtype("float16"))
+
+
 def quantization_config(quant: QuantSpec) -> BitsAndBytesConfig:
+    from transformers import BitsAndBytesConfig
+
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type=quant.quant_type,
         bnb_4bit_use_double_quant=quant.double_quant,
-        bnb_4bit_compute_dtype=DTYPES[quant.compute_dtype],
+        bnb_4bit_compute_dtype=torch_dtype(quant.compute_dtype),
         llm_int8_skip_modules=list(quant.keep),
     )
 
@@ -229,6 +234,9 @@ def load_for_stage(init_dir: Path, cfg: StageConfig) -> LlavaForConditionalGener
 
     Safetensors only (see `require_safetensors`): a checkpoint is a folder anyone with write
     access to models/ or the DVC remote could have replaced."""
+    import torch
+    from transformers import LlavaForConditionalGeneration
+
     require_safetensors(init_dir, "checkpoint")
     if cfg.quant is None:
         return LlavaForConditionalGeneration.from_pretrained(init_dir, use_safetensors=True)
@@ -246,6 +254,8 @@ def apply_plan(model: LlavaForConditionalGeneration, cfg: StageConfig) -> torch.
     Nothing trainable is left on a module whose output the model discards (see
     `vision_layers_used`): DDP requires every trainable tensor to get a gradient each step.
     """
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
     vision_layers = vision_layers_used(model.config)
     model.requires_grad_(False)
     if cfg.quant is not None:
@@ -304,7 +314,9 @@ def checkpoint_dtype(model: torch.nn.Module) -> torch.dtype:
     """
     dtype = getattr(getattr(model, "module", model).config, "dtype", None)
     if isinstance(dtype, str):
-        return DTYPES[dtype] if dtype in DTYPES else getattr(torch, dtype)
+        import torch
+
+        return getattr(torch, dtype)
     if dtype is not None:
         return dtype
     floating = [p for p in model.parameters() if p.is_floating_point()]
@@ -327,7 +339,7 @@ def keep_fp32_masters(model: torch.nn.Module) -> None:
     config = getattr(model, "module", model).config
     if getattr(config, "dtype", None) is None:  # built in memory: record it while it shows
         config.dtype = frozen_dtype
-    halves = {id(p) for p in model.parameters() if p.requires_grad and p.dtype in HALF}
+    halves = {id(p) for p in model.parameters() if p.requires_grad and is_half(p.dtype)}
     if not halves:
         return
     owners = [  # a tied weight has several owners: each of them needs the casts
@@ -360,6 +372,9 @@ def to_checkpoint_dtype(model: torch.nn.Module) -> torch.nn.Module:
 
 def _cast(value: Any, dtype: torch.dtype) -> Any:
     """Floating tensors in `value` (tensors, tuples, lists, dicts, model outputs) as `dtype`."""
+    import torch
+    from transformers.utils import ModelOutput
+
     if isinstance(value, torch.Tensor):
         return value.to(dtype) if value.is_floating_point() else value
     if isinstance(value, ModelOutput):
@@ -416,5 +431,8 @@ def merge_into_unquantised(init_dir: Path, adapter_dir: Path) -> LlavaForConditi
     """
     require_safetensors(init_dir, "checkpoint")
     require_safetensors(adapter_dir, "adapter", ("adapter_model.safetensors",))
+    from peft import PeftModel
+    from transformers import LlavaForConditionalGeneration
+
     base = LlavaForConditionalGeneration.from_pretrained(init_dir, use_safetensors=True)
     return PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from finstage.chat import IGNORE, Encoded, pad_batch
-from finstage.model.plan import HALF, StageConfig, param_groups
+from finstage.model.plan import StageConfig, is_half, param_groups
 from finstage.train.images import BatchInputs
 from finstage.train.resume import ResumeStore, Snapshot
 
@@ -111,7 +111,7 @@ def train_loop(
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
     ranks, rank = acc.num_processes, acc.process_index
     inner = acc.unwrap_model(model)
-    half = [n for n, p in inner.named_parameters() if p.requires_grad and p.dtype in HALF]
+    half = [n for n, p in inner.named_parameters() if p.requires_grad and is_half(p.dtype)]
     if half:  # an AdamW step at a small LR rounds away on most bf16 weights
         raise ValueError(
             f"{len(half)} trained tensors are half precision (first: {half[0]}); "
