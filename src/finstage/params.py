@@ -7,6 +7,7 @@ or a hand edit fails in a second rather than an hour into `dvc repro`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def validate(params: dict[str, Any]) -> None:
+def validate(params: Mapping[str, Any]) -> None:
     """Raise ParamsError naming the first bad key; return quietly when the file is usable.
 
     Names go first: one that dvc.yaml would put into a shell command must be reported as such,
@@ -64,7 +65,7 @@ def validate(params: dict[str, Any]) -> None:
             parse(tp, params[section], section)
             continue
         value_type = tp.__args__[1]
-        if not isinstance(params[section], dict) or not params[section]:
+        if not isinstance(params[section], Mapping) or not params[section]:
             raise ParamsError(f"params: '{section}' must map names to {value_type.__name__}s")
         for name, raw in params[section].items():
             parse(value_type, raw, f"{section}.{name}")
