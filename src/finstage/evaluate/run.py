@@ -21,6 +21,7 @@ from finstage.benchmarks.download import DownloadConfig
 from finstage.benchmarks.lmeval import TextTask, prediction
 from finstage.benchmarks.registry import BENCHMARKS, PROTOCOL, Sources
 from finstage.config import require
+from finstage.evaluate.quiet import lm_eval_quiet
 from finstage.evaluate.rescore import Row, metrics_blocks, rescore_scored
 from finstage.evaluate.summary import Block, Scored
 
@@ -122,18 +123,19 @@ def run_text_tasks(
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    out = lm_eval.simple_evaluate(
-        model=lm,
-        tasks=[t.config for t in tasks],
-        task_manager=TaskManager(include_defaults=False),
-        num_fewshot=0,
-        bootstrap_iters=0,
-        log_samples=True,
-        random_seed=cfg.seed,
-        numpy_random_seed=cfg.seed,
-        torch_random_seed=cfg.seed,
-        fewshot_random_seed=cfg.seed,
-    )
+    with lm_eval_quiet():
+        out = lm_eval.simple_evaluate(
+            model=lm,
+            tasks=[t.config for t in tasks],
+            task_manager=TaskManager(include_defaults=False),
+            num_fewshot=0,
+            bootstrap_iters=0,
+            log_samples=True,
+            random_seed=cfg.seed,
+            numpy_random_seed=cfg.seed,
+            torch_random_seed=cfg.seed,
+            fewshot_random_seed=cfg.seed,
+        )
     blocks: dict[str, Scored] = {}
     rows: list[Row] = []
     for task in tasks:
