@@ -3,7 +3,9 @@
 Reads metrics/eval/<checkpoint>.json for every checkpoint in `report.phases` (all must have the
 same keys) and writes the trajectory table with deltas vs P0, significance flags from the 95%
 intervals, the per-task harness breakdown and a checkpoint recommendation per task, plus a JSON
-summary for `dvc metrics show` and a PNG with one panel per benchmark.
+summary for `dvc metrics show`, a PNG with one panel per benchmark and a PNG of every training
+stage's loss curve (metrics/train/<stage>/), which shows offline where `dvc plots show`'s
+browser charts do not.
 """
 
 from pathlib import Path
@@ -31,6 +33,12 @@ def main(
     plot: Path = typer.Option(
         ..., help="PNG to write: one panel per benchmark's primary score, 95% intervals."
     ),
+    curves: Path = typer.Option(
+        ..., help="Folder holding <stage>/plots/metrics/loss.tsv for every trained phase."
+    ),
+    loss_plot: Path = typer.Option(
+        ..., help="PNG to write: one panel per training stage, loss against optimizer step."
+    ),
     summary: Path = typer.Option(
         ...,
         help="JSON to write: benchmark -> score -> phase -> value, plus 'recommendation'.",
@@ -46,7 +54,7 @@ def main(
     not have the same keys (rerun `dvc repro`).
     """
     cfg = load_config(stage_params(stage))
-    write_report(metrics, cfg.phases, table, plot, summary)
+    write_report(metrics, cfg.phases, table, plot, summary, curves, loss_plot)
     typer.echo(table.read_text())
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from finstage.report.curves import LOSS_TSV, plot_losses
 from finstage.report.outputs import write_report
 from finstage.report.trajectory import MetricsError
 
@@ -63,7 +65,16 @@ def fake_metrics(phase: int) -> dict:
     return out
 
 
+def write_curves(curves: Path, stages) -> None:
+    """A loss curve per training stage, where train@<stage> logs it."""
+    for stage in stages:
+        tsv = curves / stage / LOSS_TSV
+        tsv.parent.mkdir(parents=True, exist_ok=True)
+        tsv.write_text("step\tloss\n" + "".join(f"{i}\t{7 - 0.1 * i}\n" for i in range(5)))
+
+
 def write_fakes(tmp_path, edit=None) -> None:
+    write_curves(tmp_path / "curves", list(PHASES)[1:])
     for i, ckpt in enumerate(PHASES):
         metrics = fake_metrics(i)
         if edit:
@@ -73,7 +84,8 @@ def write_fakes(tmp_path, edit=None) -> None:
 
 def report(tmp_path):
     md, png, js = tmp_path / "t.md", tmp_path / "t.png", tmp_path / "t.json"
-    rows = {(r.benchmark, r.score): r for r in write_report(tmp_path, PHASES, md, png, js)}
+    written = write_report(tmp_path, PHASES, md, png, js, tmp_path / "curves", tmp_path / "l.png")
+    rows = {(r.benchmark, r.score): r for r in written}
     return rows, md.read_text(), png, json.loads(js.read_text())
 
 
@@ -187,6 +199,18 @@ def test_summary_json_and_png(built):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_loss_curves_drawn_for_every_trained_phase(tmp_path):
+    write_curves(tmp_path, ["p1_s1", "p1_s2"])
+    out = tmp_path / "loss.png"
+    plot_losses(tmp_path, {"p1_s1": "P1-S1", "p1_s2": "P1"}, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(FileNotFoundError, match=r"'p2_s1'.*dvc repro train@p2_s1"):
+        plot_losses(tmp_path, {"p1_s1": "P1-S1", "p2_s1": "P2"}, out)
+    (tmp_path / "p1_s2" / LOSS_TSV).write_text("step\tvalue\n0\t1.0\n")
+    with pytest.raises(ValueError, match="loss.tsv: expected a 'step"):
+        plot_losses(tmp_path, {"p1_s2": "P1"}, out)
+
+
 def test_missing_benchmark_names_file_and_key(tmp_path):
     write_fakes(tmp_path, lambda ckpt, m: m.pop("vqa") if ckpt == "p2_s1" else None)
     with pytest.raises(MetricsError, match=r"p2_s1\.json has no key 'vqa'.*dvc repro"):
@@ -209,13 +233,15 @@ def test_a_phase_added_in_params_gains_a_column(tmp_path):
     write_fakes(tmp_path)
     (tmp_path / "p4_s1.json").write_text((tmp_path / "p3_s2.json").read_text())
     md, png, js = tmp_path / "t.md", tmp_path / "t.png", tmp_path / "t.json"
-    rows = write_report(tmp_path, {**PHASES, "p4_s1": "P4"}, md, png, js)
+    curves, loss_png = tmp_path / "curves", tmp_path / "l.png"
+    write_curves(curves, ["p4_s1"])
+    rows = write_report(tmp_path, {**PHASES, "p4_s1": "P4"}, md, png, js, curves, loss_png)
     assert list(rows[0].cells) == [*PHASES.values(), "P4"]
     assert "| P3 | P4 | best |" in md.read_text()
     summary = json.loads(js.read_text())
     assert summary["gsm8k"]["em_strict"]["P4"] == SPEC["gsm8k"]["em_strict"][-1]
     with pytest.raises(FileNotFoundError, match="p5"):
-        write_report(tmp_path, {**PHASES, "p5": "P5"}, md, png, js)
+        write_report(tmp_path, {**PHASES, "p5": "P5"}, md, png, js, curves, loss_png)
 
 
 def with_protocol(chat_template: float, truncated: int = 0, unscorable: int = 0):

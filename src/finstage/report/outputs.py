@@ -1,11 +1,12 @@
-"""The report stage's outputs: the markdown trajectory, its plot and a JSON summary for
-`dvc metrics show`."""
+"""The report stage's outputs: the markdown trajectory, its plot, a JSON summary for
+`dvc metrics show` and the training curves as an image."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from finstage.report.curves import plot_losses
 from finstage.report.plot import plot
 from finstage.report.recommend import recommend, recommendation_json
 from finstage.report.table import markdown
@@ -30,9 +31,18 @@ def summary_with_protocol(rows: list[Row], protocol_block: dict[str, float] | No
 
 
 def write_report(
-    metrics_dir: Path, phases: dict[str, str], out_md: Path, out_png: Path, out_json: Path
+    metrics_dir: Path,
+    phases: dict[str, str],
+    out_md: Path,
+    out_png: Path,
+    out_json: Path,
+    curves: Path,
+    out_loss_png: Path,
 ) -> list[Row]:
-    """Every output of the report stage for `phases` (checkpoint -> label, from params)."""
+    """Every output of the report stage for `phases` (checkpoint -> label, from params).
+
+    Every phase after the first (P0, which is built, not trained) is a training stage whose loss
+    curve lies under `curves`; they are drawn into `out_loss_png`."""
     metrics = load_metrics(metrics_dir, phases)
     rows = trajectory(metrics, phases)
     scored_under = protocol(metrics, metrics_dir)
@@ -40,4 +50,5 @@ def write_report(
     plot(rows, out_png)
     payload = summary_with_protocol(rows, scored_under)
     out_json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    plot_losses(curves, dict(list(phases.items())[1:]), out_loss_png)
     return rows
