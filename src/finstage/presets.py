@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedSeq
 
 from finstage.config import ParamsError
 
@@ -60,7 +61,7 @@ def apply(params_text: str, overlay_text: str, schema: Mapping[str, Any]) -> str
     for section, value in overlay.items():
         if section not in schema:
             raise ParamsError(f"preset: unknown section {section!r}; known: {sorted(schema)}")
-        params[section] = merge(params.get(section), value, schema[section])
+        params[section] = _block_style(merge(params.get(section), value, schema[section]))
     out = io.StringIO()
     rt.dump(params, out)
     return out.getvalue()
@@ -128,13 +129,19 @@ def _summary(path: Path) -> str:
 
 
 def _yaml() -> YAML:
-    yaml = YAML()  # round-trip: keeps comments, key order and number formatting
-    yaml.width = 100
-    yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.representer.add_representer(type(None), _null)
+    """Round-trip YAML (comments, key order, number formatting kept) in the layout `dvc exp run
+    -S` writes: DVC rewrites params.yaml with its own settings on every `-S`, so a file in any
+    other layout would come back reformatted, with a diff far larger than the one value set."""
+    yaml = YAML()
+    yaml.default_flow_style = False
     return yaml
 
 
-def _null(representer: Any, _: None) -> Any:
-    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+def _block_style(value: Any) -> Any:
+    """Lists in block style, as DVC writes them (a preset may spell them `[a, b]`)."""
+    if isinstance(value, CommentedSeq):
+        value.fa.set_block_style()
+    if isinstance(value, Mapping | list):
+        for inner in value.values() if isinstance(value, Mapping) else value:
+            _block_style(inner)
+    return value
