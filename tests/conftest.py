@@ -29,6 +29,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The README tour (`tests/test_tour.py`, 20 minutes) runs only when `-m` names it."""
+    if "tour" in (config.option.markexpr or ""):
+        return
+    tour = [item for item in items if item.get_closest_marker("tour")]
+    if tour:
+        config.hook.pytest_deselected(items=tour)
+        items[:] = [item for item in items if not item.get_closest_marker("tour")]
+
+
 @contextmanager
 def bench_script(filename: str) -> Iterator[ModuleType]:
     """A script under bench/ imported as a module (bench/ is not a package)."""

@@ -239,7 +239,7 @@ def test_a_phase_added_by_params_alone_is_trained_evaluated_and_reported(repo):
     try:
         sh("finstage", "validate", cwd=repo)
         out = sh("dvc", "repro", cwd=repo)
-        assert ran_stages(out) == {"train@p4_s1", "evaluate@p4_s1", "report"}, out
+        assert ran_stages(out) == {"validate", "train@p4_s1", "evaluate@p4_s1", "report"}, out
         card = json.loads((repo / "models" / "p4_s1" / "card.json").read_text())
         assert card["init"] == "p3_s2" and card["lineage"][-2:] == ["p3_s2", "p4_s1"]
         p4 = json.loads((repo / "metrics" / "eval" / "p4_s1.json").read_text())
@@ -265,7 +265,7 @@ def test_a_phase_added_by_params_alone_is_trained_evaluated_and_reported(repo):
 
 def test_lora_rank_experiment_reruns_only_p3_s2_downstream(repo):
     out = sh("dvc", "exp", "run", "-S", "train.p3_s2.lora.r=32", cwd=repo)
-    assert ran_stages(out) == {"train@p3_s2", "evaluate@p3_s2", "report"}, out
+    assert ran_stages(out) == {"validate", "train@p3_s2", "evaluate@p3_s2", "report"}, out
     card = json.loads((repo / "models" / "p3_s2" / "card.json").read_text())
     assert card["params"]["lora"]["r"] == 32
     diff = json.loads(sh("dvc", "params", "diff", "--json", cwd=repo))
