@@ -43,7 +43,13 @@ def standin_params(params: dict, standin: Path) -> dict:
     for plan in params["train"].values():
         plan["epochs"] = 1
         plan["max_seq_len"] = 1024  # byte fallback spends three tokens on most kanji
-    params["evaluate"]["limit"] = EVAL_LIMIT
+    # ... and so the `budgets` stage asks for about three times the embedded budgets
+    params["evaluate"] |= {
+        "limit": EVAL_LIMIT,
+        "max_length": 1024,
+        "gsm8k_max_gen_toks": 400,
+        "visual_max_new_tokens": 384,
+    }
     return params
 
 
@@ -70,7 +76,7 @@ def repo(tmp_path_factory) -> Path:
 def test_every_training_stage_ran_on_the_standin(repo):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     log = (repo / "repro.log").read_text()
-    for stage in ["base", *(f"train@{s}" for s in training_stages(params))]:
+    for stage in ["base", "budgets", *(f"train@{s}" for s in training_stages(params))]:
         assert f"Running stage '{stage}'" in log, stage
     for stage in training_stages(params):
         card = yaml.safe_load((repo / "models" / stage / "card.json").read_text())

@@ -9,7 +9,10 @@ import yaml
 
 from finstage import presets
 from finstage.config import ParamsError
+from finstage.evaluate.budgets import stale_budget_warnings
 from finstage.params import SECTIONS, load_yaml, validate
+
+BUDGETS_REPORT = Path("metrics", "budgets.json")  # written by the `budgets` stage
 
 app = typer.Typer(
     help="finstage: staged VLM adaptation to Japanese finance (stages run with `dvc repro`)."
@@ -22,10 +25,13 @@ def validate_cmd(
 ) -> None:
     """Check every section and the training chain of a params file before any work starts."""
     try:
-        validate(load_yaml(path))
+        params = load_yaml(path)
+        validate(params)
     except ParamsError as err:
         typer.echo(f"invalid: {err}", err=True)
         raise typer.Exit(2) from None
+    for line in stale_budget_warnings(params["evaluate"], path.parent / BUDGETS_REPORT):
+        typer.echo(f"warning: {line}", err=True)
     typer.echo(f"{path}: valid")
 
 

@@ -21,6 +21,7 @@ from finstage.benchmarks.download import DownloadConfig
 from finstage.benchmarks.lmeval import TextTask, prediction
 from finstage.benchmarks.registry import BENCHMARKS, PROTOCOL, Sources
 from finstage.config import require
+from finstage.evaluate.budgets import BudgetConfig
 from finstage.evaluate.quiet import lm_eval_quiet
 from finstage.evaluate.rescore import Row, metrics_blocks, rescore_scored
 from finstage.evaluate.summary import Block, Scored
@@ -42,6 +43,7 @@ class EvalConfig:
     edinet_max_gen_toks: int
     edinet_sheet_chars: int | None  # cut per EDINET sheet; null keeps sheets whole
     visual_max_new_tokens: int
+    budget_percentile: float  # checked by the `budgets` stage (evaluate/budgets.py)
     bootstrap: int  # resamples per interval
     seed: int
     sources: Sources
@@ -69,6 +71,12 @@ class EvalConfig:
                 f"got {budget}",
             )
         require(self.bootstrap >= 100, f"{where}.bootstrap", "must be >= 100 resamples")
+        BudgetConfig(
+            self.gsm8k_max_gen_toks,
+            self.edinet_max_gen_toks,
+            self.visual_max_new_tokens,
+            self.budget_percentile,
+        ).check(where)
         require(
             self.edinet_sheet_chars is None or self.edinet_sheet_chars >= 1,
             f"{where}.edinet_sheet_chars",
