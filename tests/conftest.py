@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The README tour (`tests/test_tour.py`, 12 minutes) runs only when `-m` names it."""
+    """The README tour (`tests/test_tour.py`, 17 minutes) runs only when `-m` names it."""
     if "tour" in (config.option.markexpr or ""):
         return
     tour = [item for item in items if item.get_closest_marker("tour")]

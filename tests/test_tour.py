@@ -1,7 +1,7 @@
 """The README's tour, run as written: every command of its bash blocks, in a temporary clone.
 
 `pytest -m tour` runs the whole tour (a full `dvc repro`, three experiments, a queued sweep, a
-local-directory remote and a teammate's clone: about 12 minutes on 2 cores) and checks that each
+local-directory remote and a teammate's clone: about 17 minutes on 2 cores) and checks that each
 command exits 0 and does what the README says. The default test run leaves it out, but always
 checks the cheap half of the contract: the tour below holds exactly the command lines of the
 README's tour, so editing one without the other fails at once.
