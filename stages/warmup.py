@@ -32,6 +32,9 @@ def main(
         ..., help="Training record folders whose text the tokenizer is trained on."
     ),
     short_qa: Path = typer.Option(..., help="Text QA records whose short answers are practised."),
+    page_qa: Path = typer.Option(
+        ..., help="Page QA records, practised over the passage that answers them."
+    ),
     out: Path = typer.Option(
         ..., help="Folder for the practised LLM and tokenizer (models/warmup)."
     ),
@@ -45,7 +48,11 @@ def main(
 
     model_cfg, cfg, templates = load_config(stage_params(stage))
     card = run_warmup(
-        model_cfg, cfg, templates, corpus_texts(records), read_records(short_qa), out, data, curves
+        model_cfg, cfg, templates, corpus_texts(records), read_records(short_qa),
+        read_records(page_qa),
+        out,
+        data,
+        curves,
     )
     typer.echo(
         card.get("skipped")

@@ -17,8 +17,8 @@ from .conftest import repo_params
 
 @pytest.fixture(scope="module")
 def setup():
-    counts = PairCounts(math=24, format_share=0.5, short=0, choice=12, json=12)
-    pairs = warmup_pairs(counts, repo_params()["distill"]["templates"], [], seed=0)
+    counts = PairCounts(math=24, format_share=0.5, short=0, page=0, choice=12, json=12)
+    pairs = warmup_pairs(counts, repo_params()["distill"]["templates"], [], [], seed=0)
     texts = [m["content"] for p in pairs for m in p["messages"]]
     tok = train_tokenizer(texts, 400)
     encoder = ChatEncoder(tok, tok.convert_tokens_to_ids(IMAGE_MARKER), 1, 320)

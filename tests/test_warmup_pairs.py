@@ -22,9 +22,20 @@ def short_qa(n: int) -> list[dict]:
     return [make_record(f"qa{i}", "finqa_text", turns) for i in range(n)]
 
 
+def page_qa(n: int) -> list[dict]:
+    """VQA records as synthesis writes them: answer, then the passage that holds it."""
+    turns = [
+        {"role": "user", "content": "<image>\n「歳出合計」の金額はいくらですか。"},
+        {"role": "assistant", "content": "1,286,243百万円"},
+        {"role": "user", "content": "根拠となる記述を引用してください。"},
+        {"role": "assistant", "content": "歳出合計は1,286,243百万円となった。"},
+    ]
+    return [make_record(f"vqa{i}", "vqa", turns, images=["page.png"]) for i in range(n)]
+
+
 def build(seed: int = 0):
-    counts = PairCounts(math=60, format_share=0.5, short=5, choice=20, json=20)
-    return warmup_pairs(counts, TEMPLATES, short_qa(9), seed)
+    counts = PairCounts(math=60, format_share=0.5, short=5, page=4, choice=20, json=20)
+    return warmup_pairs(counts, TEMPLATES, short_qa(9), page_qa(6), seed)
 
 
 def test_counts_sources_and_determinism():
@@ -32,6 +43,7 @@ def test_counts_sources_and_determinism():
     assert Counter(p["source"] for p in pairs) == {
         "warmup_math": 60,
         "warmup_short": 5,
+        "warmup_page": 4,
         "warmup_choice": 20,
         "warmup_json": 20,
     }
@@ -63,3 +75,12 @@ def test_no_gsm8k_template_is_used():
     gsm8k = {p.question for p in generate_problems(200, 0, "warmup", held_out)}
     math = [p["messages"][0]["content"] for p in build() if p["source"] == "warmup_math"]
     assert not any(q in m for q in gsm8k for m in math)
+
+
+def test_page_questions_are_asked_over_their_passage_without_the_image():
+    pages = [p for p in build() if p["source"] == "warmup_page"]
+    for p in pages:
+        prompt, answer = (m["content"] for m in p["messages"])
+        assert "<image>" not in prompt and p["images"] == []
+        assert "歳出合計は1,286,243百万円となった。" in prompt and "いくらですか" in prompt
+        assert answer == "1,286,243百万円"

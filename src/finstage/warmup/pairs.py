@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from finstage.records import Record, make_record
+from finstage.records import IMAGE_MARKER, Record, make_record
 from finstage.traces import format_trace
 from finstage.wordproblems import generate_problems, run, solution_lines
 
@@ -37,6 +37,7 @@ class PairCounts:
     math: int  # XML traces from `distill.templates`
     format_share: float  # share of math prompts that name the trace format
     short: int  # short answers taken from the synthesised text QA
+    page: int  # page questions answered from the quoted passage instead of the page image
     choice: int  # one-letter multiple-choice answers
     json: int  # {"prob": x} answers
 
@@ -104,6 +105,25 @@ def short_pairs(records: Iterable[Record], n: int) -> list[Record]:
     return out
 
 
+def page_pairs(records: Iterable[Record], n: int) -> list[Record]:
+    """The first `n` page questions, asked over the passage the answer is quoted from.
+
+    A VQA record asks about a page image, then for the passage that answers it. Given that
+    passage as text, the question becomes reading comprehension an instruction model already
+    does; P1 then only has to learn where the passage comes from (the image), not how to answer.
+    """
+    out = []
+    for record in records:
+        if len(out) == n:
+            break
+        messages = record["messages"]
+        question = messages[0]["content"].replace(IMAGE_MARKER, "").strip()
+        passage, answer = messages[3]["content"], messages[1]["content"]
+        prompt = f"次の記載をもとに答えてください。\n{passage}\n質問：{question}"
+        out.append(pair(f"warmup-page-{record['id']}", "warmup_page", prompt, answer))
+    return out
+
+
 def pair(rid: str, source: str, prompt: str, answer: str) -> Record:
     return make_record(
         rid, source, [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
@@ -111,12 +131,17 @@ def pair(rid: str, source: str, prompt: str, answer: str) -> Record:
 
 
 def warmup_pairs(
-    counts: PairCounts, templates: list[str], short_qa: Iterable[Record], seed: int
+    counts: PairCounts,
+    templates: list[str],
+    short_qa: Iterable[Record],
+    page_qa: Iterable[Record],
+    seed: int,
 ) -> list[Record]:
     """Every pair, shuffled together so each batch mixes the formats."""
     pairs = (
         math_pairs(counts.math, counts.format_share, templates, seed)
         + short_pairs(short_qa, counts.short)
+        + page_pairs(page_qa, counts.page)
         + choice_pairs(counts.choice, seed)
         + json_pairs(counts.json, seed)
     )

@@ -29,6 +29,7 @@ def run_warmup(
     templates: list[str],
     corpus: Iterable[str],
     short_qa: Iterable[Record],
+    page_qa: Iterable[Record],
     out: Path,
     data_out: Path,
     curves: Path,
@@ -44,7 +45,7 @@ def run_warmup(
         data_out.mkdir(parents=True, exist_ok=True)
         write_curve([], curves)
         return card
-    pairs = warmup_pairs(cfg.pairs, templates, short_qa, cfg.seed)
+    pairs = warmup_pairs(cfg.pairs, templates, short_qa, page_qa, cfg.seed)
     write_records(data_out, pairs)
     tokenizer = train_tokenizer(corpus, model_cfg.tokenizer.vocab_size)
     llm = language_model(model_cfg, tokenizer, torch_dtype(model_cfg.dtype))
