@@ -40,7 +40,9 @@ class Line:
     blank: float
 
 
-def compare(checkpoint: Path, visual: Path, pages: Path, limit: int | None, budget: int) -> list[Line]:
+def compare(
+    checkpoint: Path, visual: Path, pages: Path, limit: int | None, budget: int
+) -> list[Line]:
     lm = FinstageLM.from_checkpoint(checkpoint, 8, 512, True, "cpu")
     real, _ = score_visual(lm, visual, PageStore(pages), limit, budget)
     blank, _ = score_visual(lm, visual, BlankPages(pages), limit, budget)

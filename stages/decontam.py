@@ -1,10 +1,10 @@
 """Fail the run when an evaluation item overlaps a training mixture.
 
-Every mixture (and the warm-up's pairs) is indexed by character n-grams (Japanese has no word spaces) and every item of
-every evaluation set is checked against each index: the registered text benchmarks, and the
-held-out page records by their gold answers. An item sharing more than `decontam.max_share` of
-its n-grams with a mixture fails the stage, naming mixture, set and item; evaluation stages
-depend on this report, so no score is computed on contaminated data.
+Every mixture and the warm-up's pairs are indexed by character n-grams (Japanese has no word
+spaces) and every item of every evaluation set is checked against each index: the registered
+text benchmarks, and the held-out page records by their gold answers. An item sharing more than
+`decontam.max_share` of its n-grams with a mixture fails the stage, naming mixture, set and
+item; evaluation stages depend on this report, so no score is computed on contaminated data.
 """
 
 import json

@@ -48,7 +48,11 @@ def main(
 
     model_cfg, cfg, templates = load_config(stage_params(stage))
     card = run_warmup(
-        model_cfg, cfg, templates, corpus_texts(records), read_records(short_qa),
+        model_cfg,
+        cfg,
+        templates,
+        corpus_texts(records),
+        read_records(short_qa),
         read_records(page_qa),
         out,
         data,

@@ -60,7 +60,9 @@ def test_practises_then_base_loads_the_practised_llm(tmp_path: Path):
     embed = next(k for k in p0 if k.endswith("embed_tokens.weight"))
     assert torch.equal(p0[embed], practised["model.embed_tokens.weight"])
     saved = json.loads((tmp_path / "p0" / "tokenizer.json").read_text())["model"]["vocab"]
-    assert saved == json.loads((tmp_path / "warmup" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert (
+        saved == json.loads((tmp_path / "warmup" / "tokenizer.json").read_text())["model"]["vocab"]
+    )
 
 
 def test_a_pretrained_llm_skips_the_practice(tmp_path: Path):
@@ -72,3 +74,12 @@ def test_a_pretrained_llm_skips_the_practice(tmp_path: Path):
     assert list((tmp_path / "data").iterdir()) == []
     curve = (tmp_path / "curves/plots/metrics/loss.tsv").read_text()
     assert curve == "step\tloss\n"
+
+
+def test_same_params_same_bytes(tmp_path: Path):
+    """The random init is seeded: two runs save the same practised weights."""
+    cfg = tiny_model_config()
+    warm(tmp_path / "a", cfg)
+    warm(tmp_path / "b", cfg)
+    first = (tmp_path / "a" / "warmup" / "model.safetensors").read_bytes()
+    assert (tmp_path / "b" / "warmup" / "model.safetensors").read_bytes() == first

@@ -27,7 +27,9 @@ class Panel:
     above: dict[str, float]
 
 
-def panels(rows: list[Row], coverages: dict[str, dict[str, float]]) -> tuple[list[Panel], list[str]]:
+def panels(
+    rows: list[Row], coverages: dict[str, dict[str, float]]
+) -> tuple[list[Panel], list[str]]:
     """Panels for the scores that differ between phases, then for coverages that do; and the
     labels of the flat scores."""
     out, flat = [], []

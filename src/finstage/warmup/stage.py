@@ -35,6 +35,8 @@ def run_warmup(
     curves: Path,
 ) -> dict:
     """Write the practised LLM + tokenizer to `out`, its pairs to `data_out`, its loss curve."""
+    import torch
+
     from finstage.model.assemble import language_model, torch_dtype
     from finstage.model.tokenizer import train_tokenizer
 
@@ -48,6 +50,7 @@ def run_warmup(
     pairs = warmup_pairs(cfg.pairs, templates, short_qa, page_qa, cfg.seed)
     write_records(data_out, pairs)
     tokenizer = train_tokenizer(corpus, model_cfg.tokenizer.vocab_size)
+    torch.manual_seed(model_cfg.seed)  # the random init, as base seeds its towers
     llm = language_model(model_cfg, tokenizer, torch_dtype(model_cfg.dtype))
     encoder = ChatEncoder(
         tokenizer, tokenizer.convert_tokens_to_ids(IMAGE_MARKER), 1, cfg.max_seq_len
