@@ -22,6 +22,9 @@ def main(
     records: list[Path] = typer.Option(
         ..., help="Training record folders whose text the tokenizer is trained on."
     ),
+    warmup: Path = typer.Option(
+        ..., help="The warmup stage's folder: the practised LLM and tokenizer (models/warmup)."
+    ),
     out: Path = typer.Option(..., help="Checkpoint folder to write (models/p0)."),
     stage: str = typer.Option(
         None, envvar="DVC_STAGE", help="DVC stage whose declared params to read."
@@ -30,7 +33,7 @@ def main(
     from finstage.model.base import build_base  # torch loads on a run, not for --help
 
     cfg = load_config(stage_params(stage))
-    card = build_base(cfg, records, out)
+    card = build_base(cfg, records, warmup, out)
     typer.echo(f"P0: {card['parameters']} tokenizer={card['tokenizer']}")
 
 

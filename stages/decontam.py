@@ -1,10 +1,10 @@
 """Fail the run when an evaluation item overlaps a training mixture.
 
-Every mixture is indexed by character n-grams (Japanese has no word spaces) and every item of
-every evaluation set is checked against each index: the registered text benchmarks, and the
-held-out page records by their gold answers. An item sharing more than `decontam.max_share` of
-its n-grams with a mixture fails the stage, naming mixture, set and item; evaluation stages
-depend on this report, so no score is computed on contaminated data.
+Every mixture and the warm-up's pairs are indexed by character n-grams (Japanese has no word
+spaces) and every item of every evaluation set is checked against each index: the registered
+text benchmarks, and the held-out page records by their gold answers. An item sharing more than
+`decontam.max_share` of its n-grams with a mixture fails the stage, naming mixture, set and
+item; evaluation stages depend on this report, so no score is computed on contaminated data.
 """
 
 import json
@@ -27,6 +27,7 @@ def load_config(params: dict) -> tuple[DecontamConfig, Sources]:
 
 def main(
     mix: Path = typer.Option(..., help="Folder of training mixtures (one subfolder each)."),
+    warmup: Path = typer.Option(..., help="The warm-up's pairs (empty when it was skipped)."),
     visual: Path = typer.Option(..., help="Held-out visual records (one subfolder per task)."),
     report: Path = typer.Option(..., help="JSON report to write (also on failure)."),
     stage: str = typer.Option(
@@ -34,7 +35,7 @@ def main(
     ),
 ) -> None:
     cfg, sources = load_config(stage_params(stage))
-    result = decontaminate(cfg, mix, visual, sources)
+    result = decontaminate(cfg, mix, warmup, visual, sources)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     typer.echo(result.summary())

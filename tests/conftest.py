@@ -90,6 +90,19 @@ def tiny_model_config() -> ModelConfig:
     return parse(ModelConfig, raw, "model")
 
 
+def warmup_folder(out: Path, cfg: ModelConfig, texts: list[str]) -> Path:
+    """What the warmup stage saves (tokenizer + config-built LLM), without its practice: the
+    folder `build_base` loads a config-built LLM from."""
+    import torch
+
+    from finstage.model.assemble import language_model
+
+    tokenizer = train_tokenizer(texts, cfg.tokenizer.vocab_size)
+    language_model(cfg, tokenizer, torch.float32).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_p0(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("p0")

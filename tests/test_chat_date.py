@@ -122,7 +122,7 @@ def test_base_saves_a_pinned_template_for_a_pretrained_model(tmp_path: Path, mon
     cfg.llm.pretrained, cfg.llm.config = str(standin), {}
     cfg.tokenizer.pretrained = str(standin)
     cfg.chat_date = "2026-02-03"
-    card = build_base(cfg, [], tmp_path / "p0")
+    card = build_base(cfg, [], tmp_path / "no-warmup", tmp_path / "p0")
     assert card["params"]["chat_date"] == "2026-02-03"
     saved = json.loads((tmp_path / "p0" / "tokenizer_config.json").read_text())
     template = saved.get("chat_template") or (tmp_path / "p0" / "chat_template.jinja").read_text()

@@ -39,26 +39,32 @@ def chat(user: str, answer: str) -> list[dict]:
     return [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
 
 
-@pytest.mark.parametrize("leak", [False, True])
+@pytest.mark.parametrize("leak", [None, "p2_s1", "warmup"])
 def test_stage_fails_only_on_overlap(tmp_path, monkeypatch, leak):
+    """A leak into a mixture or into the warm-up's pairs fails; an empty warm-up (skipped) is ok."""
     from .test_sources import write_cpa
 
     monkeypatch.chdir(tmp_path)
     write_cpa(tmp_path / "CPA_AUDIT.xlsx")
     module = stage_module()
     monkeypatch.setattr(module, "stage_params", lambda stage: params())
-    text = LEAKED if leak else "売上高は前年同期比で増加し、営業利益も改善しました。"
-    write_records(tmp_path / "mix" / "p2_s1", [make_record("m0", "math", chat(text, "600円"))])
+    clean = "売上高は前年同期比で増加し、営業利益も改善しました。"
+    mix_text = LEAKED if leak == "p2_s1" else clean
+    write_records(tmp_path / "mix" / "p2_s1", [make_record("m0", "math", chat(mix_text, "600円"))])
+    (tmp_path / "warmup").mkdir()
+    if leak == "warmup":
+        write_records(tmp_path / "warmup", [make_record("w0", "warmup_math", chat(LEAKED, "6"))])
     for name in ("ocr", "vqa", "finqa_visual"):
         gold = chat(f"<image>{name}", f"{name}の答えは固有の値です")
         write_records(tmp_path / "eval" / name, [make_record(name, name, gold, ["p"])])
     report = tmp_path / "decontam.json"
-    args = ["--mix", "mix", "--visual", "eval", "--report", str(report), "--stage", "decontam"]
+    args = ["--mix", "mix", "--warmup", "warmup", "--visual", "eval", "--report", str(report)]
+    args += ["--stage", "decontam"]
     result = CliRunner().invoke(_app(module), args)
     written = json.loads(report.read_text())
     if leak:
         assert result.exit_code == 1
-        assert "mixture 'p2_s1' x eval set 'gsm8k'" in result.output
+        assert f"mixture '{leak}' x eval set 'gsm8k'" in result.output
         assert [(f["eval_set"], f["item_id"]) for f in written["flagged"]] == [("gsm8k", "0")]
     else:
         assert result.exit_code == 0, result.output

@@ -77,7 +77,7 @@ def test_pipeline_expands_the_recipe_from_params():
     params = repo_params()
     names = {name for name, _, _ in STAGES}
     fixed = {"corpus", "fetch", "render", "synthesize", "distill", "benchmarks", "sources"}
-    fixed |= {"decontam", "validate", "budgets"}
+    fixed |= {"decontam", "validate", "budgets", "warmup"}
     expected = fixed | {"base", "report"}
     expected |= {f"mix@{m}" for m in params["mix"]}
     expected |= {f"train@{s}" for s in training_stages(params)}

@@ -30,7 +30,16 @@ TRAIN = training_stages(repo_params())
 CHECKPOINTS = [c.name for c in checkpoints(repo_params())]
 EVAL = Path("metrics", "eval")  # evaluate@<ckpt> writes EVAL/<ckpt>.json
 # Stages whose outputs must be byte-identical on any machine installed with constraints.txt.
-REPRODUCIBLE = ["corpus", "fetch", "render", "synthesize", "distill", "benchmarks", "base"]
+REPRODUCIBLE = [
+    "corpus",
+    "fetch",
+    "render",
+    "synthesize",
+    "distill",
+    "benchmarks",
+    "warmup",
+    "base",
+]
 GIT_ID = ["-c", "user.name=ci", "-c", "user.email=ci@localhost"]
 
 

@@ -31,12 +31,12 @@ from transformers import (
 from finstage.chat import ChatEncoder, image_to_pixels
 from finstage.config import parse
 from finstage.evaluate.lm import FinstageLM
-from finstage.model.base import build_base
+from finstage.model.base import build_base, corpus_texts
 from finstage.model.export import export_text_backbone, save_processor, uniform_modes
 from finstage.model.plan import StageConfig
 from finstage.train.stage import run_stage
 
-from .conftest import ROOT, repo_params, tiny_model_config
+from .conftest import ROOT, repo_params, tiny_model_config, warmup_folder
 
 PROMPT = "このページの文字を書き起こしてください。"
 SNIPPET_CKPT = "models/p3_s2"
@@ -111,7 +111,9 @@ def stock_repo(tmp_path_factory, tiny_mixes, tiny_pages) -> Path:
     cwd = os.getcwd()
     os.chdir(repo)  # stage paths relative to the repository root, as dvc.yaml passes them
     try:
-        build_base(tiny_model_config(), [tiny_mixes["visual"], tiny_mixes["text"]], base)
+        cfg, records = tiny_model_config(), [tiny_mixes["visual"], tiny_mixes["text"]]
+        warmup = warmup_folder(repo / "warmup", cfg, list(corpus_texts(records)))
+        build_base(cfg, records, warmup, base)
         run_stage(
             "p3_s2", small("p3_s2"), base, tiny_mixes["visual"], tiny_pages, Path(SNIPPET_CKPT)
         )

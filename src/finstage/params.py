@@ -27,6 +27,7 @@ from finstage.model.plan import StageConfig
 from finstage.pages.render import RenderConfig
 from finstage.recipe import ReportConfig, checkpoints
 from finstage.synth.teacher import SynthConfig
+from finstage.warmup.config import WarmupConfig
 
 SECTIONS: dict[str, Any] = {
     "corpus": CorpusConfig,
@@ -37,6 +38,7 @@ SECTIONS: dict[str, Any] = {
     "benchmarks": BenchConfig,
     "mix": dict[str, MixConfig],
     "model": ModelConfig,
+    "warmup": WarmupConfig,
     "train": dict[str, StageConfig],
     "evaluate": EvalConfig,
     "decontam": DecontamConfig,

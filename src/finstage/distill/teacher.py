@@ -31,6 +31,7 @@ from tqdm import tqdm
 from finstage.answers import extract_boxed, numbers_equal
 from finstage.config import require
 from finstage.records import IMAGE_MARKER, Record, make_record, mask_markers, write_records
+from finstage.traces import format_trace
 from finstage.wordproblems import (
     TEMPLATES,
     Problem,
@@ -77,15 +78,6 @@ class ReasoningTeacher(Protocol):
     name: str
 
     def solve(self, problem: Problem) -> Trace: ...
-
-
-def format_trace(problem: Problem, lines: list[str], answer: Fraction) -> str:
-    thinking = "\n".join([*lines, f"よって、答えは{fmt(answer)}{problem.unit}です。"])
-    return (
-        f"<Problem>{problem.restatement}</Problem>\n"
-        f"<Thinking>{thinking}</Thinking>\n"
-        f"<Answer>\\boxed{{{fmt(answer)}}}</Answer>"
-    )
 
 
 class RuleReasoningTeacher:

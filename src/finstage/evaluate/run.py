@@ -109,13 +109,14 @@ def evaluate_checkpoint(
     """
     from finstage.evaluate.lm import FinstageLM
     from finstage.evaluate.visual import score_visual
+    from finstage.pagestore import PageStore
 
     lm = FinstageLM.from_checkpoint(
         checkpoint, cfg.batch_size, cfg.max_length, cfg.chat_template, cfg.device
     )
     scored, predictions = run_text_tasks(lm, tasks, cfg)
     visual_scored, visual_predictions = score_visual(
-        lm, visual, pages, cfg.limit, cfg.visual_max_new_tokens
+        lm, visual, PageStore(pages), cfg.limit, cfg.visual_max_new_tokens
     )
     scored.update(visual_scored)
     rows = predictions + visual_rows(lm, visual_predictions)

@@ -136,7 +136,7 @@ def first_turn(record: Record) -> Record:
 
 
 def score_visual(
-    lm: FinstageLM, visual: Path, pages: Path, limit: int | None, max_new_tokens: int
+    lm: FinstageLM, visual: Path, store: PageStore, limit: int | None, max_new_tokens: int
 ) -> tuple[dict[str, Scored], list[dict]]:
     """Every visual check on its held-out records under `visual`: (blocks, predictions).
 
@@ -145,7 +145,6 @@ def score_visual(
     `lm.window.counts(check name)` gives a check's `n_truncated` (always 0: visual prompts are
     never cut) and `n_unscorable`.
     """
-    store = PageStore(pages)
     blocks, predictions = {}, []
     for check in VISUAL_CHECKS:
         records = list(islice(read_records(visual / check.name), limit))

@@ -355,10 +355,14 @@ def eval_sets(sources: Sources, visual: Path) -> dict[str, dict[str, str]]:
     return sets
 
 
-def decontaminate(cfg: DecontamConfig, mix: Path, visual: Path, sources: Sources) -> Report:
-    """Check every evaluation set against every mixture under `mix` (one subfolder each)."""
+def decontaminate(
+    cfg: DecontamConfig, mix: Path, warmup: Path, visual: Path, sources: Sources
+) -> Report:
+    """Check every evaluation set against every mixture under `mix` and the warm-up pairs."""
     mixtures = {
         d.name: [record_text(r) for r in read_records(d)]
         for d in sorted(p for p in mix.iterdir() if p.is_dir())
     }
+    if any(warmup.glob("*.parquet")):  # none when the warm-up was skipped for a pretrained LLM
+        mixtures["warmup"] = [record_text(r) for r in read_records(warmup)]
     return check(mixtures, eval_sets(sources, visual), cfg.n, cfg.max_share)

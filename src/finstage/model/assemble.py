@@ -135,7 +135,7 @@ def build_p0(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> LlavaForCo
     torch.manual_seed(cfg.seed)
     dtype = torch_dtype(cfg.dtype)
     vision = _vision_tower(cfg, dtype)
-    llm = _language_model(cfg, tokenizer, dtype)
+    llm = language_model(cfg, tokenizer, dtype)
     image_size = vision.config.image_size
     patch = vision.config.patch_size
     llava_cfg = LlavaConfig(
@@ -177,7 +177,7 @@ def _vision_tower(cfg: ModelConfig, dtype: torch.dtype) -> SiglipVisionModel:
     return SiglipVisionModel(SiglipVisionConfig(**{"vision_use_head": False, **spec.config}))
 
 
-def _language_model(
+def language_model(
     cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, dtype: torch.dtype
 ) -> PreTrainedModel:
     """The causal LM whose decoder and head P0 takes over, of whatever class its config names."""

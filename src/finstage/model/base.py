@@ -28,12 +28,22 @@ def corpus_texts(record_dirs: list[Path]) -> Iterator[str]:
                     yield message["content"]
 
 
-def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict:
-    if cfg.tokenizer.pretrained:
-        tokenizer = load_tokenizer(cfg.tokenizer, cfg.trust_remote_code)
-    else:
+def build_base(cfg: ModelConfig, record_dirs: list[Path], warmup: Path, out_dir: Path) -> dict:
+    """P0 from `cfg`; an LLM built from a config comes practised from `warmup` (the stage's
+    folder: LLM and tokenizer), loaded as if it were a pretrained model."""
+    built = cfg
+    if not cfg.llm.pretrained:
+        local = dataclasses.replace(cfg.llm, pretrained=str(warmup), revision=None)
+        built = dataclasses.replace(cfg, llm=local)
+        if not cfg.tokenizer.pretrained:
+            built = dataclasses.replace(
+                built, tokenizer=dataclasses.replace(cfg.tokenizer, pretrained=str(warmup))
+            )
+    if built.tokenizer.pretrained:
+        tokenizer = load_tokenizer(built.tokenizer, cfg.trust_remote_code)
+    else:  # a pretrained LLM with a tokenizer trained on the corpus (the warm-up was skipped)
         tokenizer = train_tokenizer(corpus_texts(record_dirs), cfg.tokenizer.vocab_size)
-    model = build_p0(cfg, tokenizer)  # gives a pretrained tokenizer our template if it has none
+    model = build_p0(built, tokenizer)  # gives a pretrained tokenizer our template if it has none
     tokenizer.chat_template = pin_template_date(tokenizer.chat_template, cfg.chat_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
@@ -46,6 +56,7 @@ def build_base(cfg: ModelConfig, record_dirs: list[Path], out_dir: Path) -> dict
             "vocab_size": len(tokenizer),
             "trained_on_corpus": cfg.tokenizer.pretrained is None,
         },
+        "llm_from": "warmup" if not cfg.llm.pretrained else cfg.llm.pretrained,
         "image_seq_length": model.config.image_seq_length,
         "parameters": parameter_counts(model),
         "versions": package_versions(),

@@ -10,7 +10,7 @@ from finstage.report.curves import plot_losses
 from finstage.report.plot import plot
 from finstage.report.recommend import recommend, recommendation_json
 from finstage.report.table import markdown
-from finstage.report.trajectory import Row, load_metrics, protocol, trajectory
+from finstage.report.trajectory import Row, coverage, load_metrics, protocol, trajectory
 
 
 def summary(rows: list[Row]) -> dict:
@@ -47,8 +47,15 @@ def write_report(
     rows = trajectory(metrics, phases)
     scored_under = protocol(metrics, metrics_dir)
     out_md.write_text(markdown(rows, metrics, phases, scored_under))
-    plot(rows, out_png)
+    plot(rows, coverages(metrics, phases, rows), out_png)
     payload = summary_with_protocol(rows, scored_under)
     out_json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     plot_losses(curves, dict(list(phases.items())[1:]), out_loss_png)
     return rows
+
+
+def coverages(
+    metrics: dict[str, dict], phases: dict[str, str], rows: list[Row]
+) -> dict[str, dict[str, float]]:
+    """Parse coverage per phase for every benchmark (1 in every phase for scored choices)."""
+    return {b: coverage(metrics, phases, b) for b in dict.fromkeys(r.benchmark for r in rows)}
