@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from PIL import Image
 
 from finstage.corpus.pdfwriter import PAGE_H, PdfWriter
@@ -67,8 +68,14 @@ def main(
     visual: Annotated[Path, typer.Option(help="Held-out visual records")] = Path("data/synth/eval"),
     pages: Annotated[Path, typer.Option(help="Page store")] = Path("data/pages"),
     limit: Annotated[int, typer.Option(help="Records per check (0: all)")] = 0,
-    budget: Annotated[int, typer.Option(help="Tokens to generate per answer")] = 96,
+    budget: Annotated[
+        int, typer.Option(help="Tokens to generate per answer (0: params.yaml's visual budget)")
+    ] = 0,
 ) -> None:
+    if not budget:
+        budget = yaml.safe_load(Path("params.yaml").read_text())["evaluate"][
+            "visual_max_new_tokens"
+        ]
     lines = compare(checkpoint, visual, pages, limit or None, budget)
     typer.echo(f"{'check':<14}{'score':<16}{'real page':>10}{'blank':>10}{'real/blank':>12}")
     for line in lines:

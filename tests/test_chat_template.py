@@ -99,3 +99,14 @@ def test_unknown_part_type_is_an_error_not_silently_dropped(tok):
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "x"}]}]
     with pytest.raises(TemplateError, match="video"):
         tok.apply_chat_template(messages, tokenize=False)
+
+
+def test_numbers_are_split_into_single_digits():
+    """Even numbers frequent enough for BPE to merge stay one token per digit."""
+    text = "歳出合計 1,286,243百万円 2.5%増"
+    tok = train_tokenizer(TEXTS * 10 + [text] * 200, 400)
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    pieces = [tok.decode([i]) for i in ids]
+    digits = [p.strip() for p in pieces if any(c.isdigit() for c in p)]
+    assert digits == list("12862432" "5"), pieces
+    assert tok.decode(ids) == text

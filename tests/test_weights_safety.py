@@ -109,7 +109,7 @@ def test_pretrained_loads_ask_for_safetensors_and_no_remote_code(monkeypatch):
     with pytest.raises(Loaded):
         assemble._vision_tower(cfg, torch.float32)
     with pytest.raises(Loaded):
-        assemble._language_model(cfg, None, torch.float32)
+        assemble.language_model(cfg, None, torch.float32)
     for name in ("vision", "llm"):
         assert calls[name]["use_safetensors"] is True, name
         assert calls[name]["trust_remote_code"] is False, name
