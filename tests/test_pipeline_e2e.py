@@ -30,6 +30,10 @@ TRAIN = training_stages(repo_params())
 CHECKPOINTS = [c.name for c in checkpoints(repo_params())]
 EVAL = Path("metrics", "eval")  # evaluate@<ckpt> writes EVAL/<ckpt>.json
 # Stages whose outputs must be byte-identical on any machine installed with constraints.txt.
+# Training stages are not among them: 500 full fine-tuning steps amplify the last-bit
+# differences between CPUs' float kernels (an AMD EPYC and an Intel Xeon give other warm-up
+# weights from the same inputs), so their determinism is checked on one machine instead
+# (tests/test_warmup_stage.py::test_same_params_same_bytes, tests/test_resume.py).
 REPRODUCIBLE = [
     "corpus",
     "fetch",
@@ -37,8 +41,6 @@ REPRODUCIBLE = [
     "synthesize",
     "distill",
     "benchmarks",
-    "warmup",
-    "base",
 ]
 GIT_ID = ["-c", "user.name=ci", "-c", "user.email=ci@localhost"]
 

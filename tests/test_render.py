@@ -77,7 +77,12 @@ def test_render_writes_every_valid_page(store, tmp_path):
         "pages": total_pages,
         "failed_pages": 0,
         "failed_documents": 0,
+        "near_duplicate_pages": 0,
+        "unusable_text_pages": 0,
+        "text_issues": {},
         "failures": [],
+        "near_duplicates": [],
+        "unusable_text": [],
     }
     assert json.loads((tmp_path / "render_report.json").read_text()) == report
 
@@ -103,7 +108,7 @@ def test_render_writes_every_valid_page(store, tmp_path):
 
 def test_quarantined_files_are_not_rendered(store, tmp_path):
     render_store(store / "store", tmp_path, render_config(), progress=False)
-    quarantined = {r["sha256"] for r in read_index(store / "store", status="quarantined")}
+    quarantined = {r["sha256"] for r in read_index(store / "store", statuses=["quarantined"])}
     assert len(quarantined) == 2
     assert not {p["doc_sha256"] for p in PageStore(tmp_path)} & quarantined
 
@@ -129,8 +134,8 @@ def test_failures_are_recorded_and_skipped(store, tmp_path, monkeypatch):
     # a stored object (at its content address) that does not open as a PDF
     broken_store = tmp_path / "store"
     shutil.copytree(store / "store", broken_store)
-    rows = read_index(broken_store, status=None)
-    k = next(k for k, r in enumerate(rows) if r["status"] == "ok")
+    rows = read_index(broken_store, statuses=None)
+    k = next(k for k, r in enumerate(rows) if r["status"] == "stored")
     garbage = b"garbage"
     sha = hashlib.sha256(garbage).hexdigest()
     rows[k] = {**rows[k], "sha256": sha, "path": relative_path(sha, valid=True)}

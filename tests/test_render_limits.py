@@ -106,7 +106,7 @@ def make_store(root: Path, pdfs: list[bytes]) -> tuple[Path, list[dict]]:
         path = relative_path(sha, valid=True)
         write_file(store / path, data)
         with pymupdf.open(stream=data) as doc:
-            rows.append(index_row(sha, "ok", None, len(data), doc.page_count, path, SOURCE))
+            rows.append(index_row(sha, "stored", None, len(data), doc.page_count, path, SOURCE))
     write_index(store, rows)
     return store, rows
 

@@ -25,6 +25,7 @@ PAGE_SCHEMA = pa.schema(
         ("height", pa.int32()),
         ("png", pa.binary()),
         ("text", pa.string()),
+        ("text_issue", pa.string()),  # why the text layer is unusable (finstage.pages.textlayer)
     ]
 )
 
@@ -37,6 +38,7 @@ class Page(TypedDict):
     height: int
     png: bytes
     text: str
+    text_issue: str | None
 
 
 def page_id(doc_sha256: str, page_index: int) -> str:

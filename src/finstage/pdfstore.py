@@ -13,19 +13,26 @@ the other, so the layout lives here:
 - ``fetch_report.json``: the counts of the run that wrote the store;
 - ``.finstage-store``: the marker that lets a rerun wipe the folder safely.
 
-Index row: ``sha256`` (null when failed or skipped), ``status`` (ok | quarantined | skipped |
-failed: ``skipped`` is a local entry fetch refused to read — a link, a FIFO, a pseudo-file),
-``reason`` (null when ok; it never quotes the file's bytes), ``bytes``, ``pages``, ``path``
-(relative to the store: the object, or the quarantine record; null when failed or skipped),
-``source`` (the first source), ``license``, ``org`` (of the first source) and ``sources`` (every
-source that gave these bytes: ``source``, ``entry``, ``license``, ``org``, plus ``final_url``,
-``content_type``, ``etag``, ``last_modified`` for downloads).
+Index row, one per manifest file in manifest order: ``sha256`` (null when failed or skipped),
+``status`` (the outcome: ``stored``, ``stored-repaired``, ``stored-capped`` — the three
+`USABLE` ones render reads —, ``duplicate`` of content an earlier row holds, ``quarantined``,
+``skipped``: a local entry fetch refused to read, a link, a FIFO, a pseudo-file; ``failed``: a
+download that did not complete), ``reason`` (null when stored as is; it never quotes the file's
+bytes), ``bytes``, ``pages`` (in the file), ``pages_kept`` (the first pages later stages use: fewer
+than ``pages`` when capped), ``flags`` (what was noticed and never run: ``repaired``,
+``attachments:N``, ``javascript``, ``forms:N``, ``owner-password``, ``junk-before-header``,
+``unloadable-pages:N``), ``duplicate_of`` (the sha256 an earlier row stored, for a duplicate),
+``path`` (relative to the store: the object, or the quarantine record; null when failed or
+skipped), ``source``, ``license``, ``org`` and ``sources`` (for the row that first stored a content:
+every source that gave these bytes, each with ``source``, ``entry``, ``license``, ``org`` and, for
+downloads, the HTTP provenance).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +42,10 @@ REPORT = "fetch_report.json"
 # the marker's text predates this module; it stays as it was so that stores keep their hash
 _MARKER_TEXT = "content-addressed PDF store written by finstage.corpus.fetch\n"
 
-Status = Literal["ok", "quarantined", "skipped", "failed"]
+Status = Literal[
+    "stored", "stored-repaired", "stored-capped", "duplicate", "quarantined", "skipped", "failed"
+]
+USABLE: tuple[Status, ...] = ("stored", "stored-repaired", "stored-capped")
 
 
 class StoreError(RuntimeError):
@@ -90,6 +100,9 @@ def index_row(
     pages: int | None,
     path: str | None,
     source: dict[str, Any],
+    pages_kept: int | None = None,
+    flags: list[str] | None = None,
+    duplicate_of: str | None = None,
 ) -> dict[str, Any]:
     """An index row for content first seen at ``source`` (later sources are appended)."""
     return {
@@ -98,6 +111,9 @@ def index_row(
         "reason": reason,
         "bytes": size,
         "pages": pages,
+        "pages_kept": pages_kept,
+        "flags": list(flags or []),
+        "duplicate_of": duplicate_of,
         "path": path,
         "source": source["source"],
         "license": source["license"],
@@ -114,14 +130,14 @@ def write_index(store: Path, rows: list[dict[str, Any]]) -> None:
     tmp.replace(store / INDEX)
 
 
-def read_index(store: Path, status: Status | None = "ok") -> list[dict[str, Any]]:
-    """Rows of the index (only those with ``status``; all when None), in order."""
+def read_index(store: Path, statuses: Collection[Status] | None = USABLE) -> list[dict[str, Any]]:
+    """Rows of the index whose status is in ``statuses`` (all when None), in order."""
     path = Path(store) / INDEX
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run `dvc repro fetch` first")
     with path.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    return [r for r in rows if status is None or r["status"] == status]
+    return [r for r in rows if statuses is None or r["status"] in statuses]
 
 
 def write_report(store: Path, report: dict[str, Any]) -> None:

@@ -27,11 +27,12 @@ class FetchConfig:
     max_backoff_s: float  # cap on one wait, Retry-After included
     delay_s: float  # minimum gap between two requests to one host
     max_bytes: int  # larger files are quarantined (local) or abandoned (download)
-    max_pages: int
+    max_pages: int  # a longer document is stored and capped to its first max_pages pages
     allow_owner_password: bool  # accept PDFs that open without a password but carry one
     # https origin -> NAME of the env var with its Authorization value; a bare host means
     # https://host:443. The value is sent to that exact origin only, never over plain http.
     auth_env: dict[str, str]
+    cache_dir: str  # what reruns reuse (finstage.corpus.fetchcache); outside DVC's outputs
 
     def check(self, where: str) -> None:
         for i, host in enumerate(self.allowed_hosts):
@@ -71,6 +72,11 @@ class FetchConfig:
         )
         require(
             self.max_pages >= 1, f"{where}.max_pages", f"must be at least 1, got {self.max_pages}"
+        )
+        require(
+            bool(self.cache_dir.strip()),
+            f"{where}.cache_dir",
+            "must name a folder outside DVC's outputs, such as .finstage/fetch",
         )
         for key, var in self.auth_env.items():
             try:

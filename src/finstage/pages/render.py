@@ -41,6 +41,7 @@ import io
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # loaded by the functions that use it: importing this module 
 from PIL import Image
 
 from finstage.config import require
+from finstage.pages.textlayer import text_issue
 from finstage.pagestore import Page, page_id, write_pages
 from finstage.pdfstore import read_index, relative_path
 
@@ -70,6 +72,8 @@ class RenderConfig:
     max_image_pixels: int  # cap on a page's decoded image pixels, and on its rendered pixels
     page_timeout_s: float  # a page still rendering after this many seconds is killed and skipped
     max_page_timeouts: int  # a document with this many killed pages is abandoned (the rest skipped)
+    near_duplicate_jaccard: float  # a page this similar to another document's page is dropped
+    near_duplicate_bits: int  # pages without usable text: at most this many of 256 hash bits differ
 
     def check(self, where: str) -> None:
         require(
@@ -114,6 +118,17 @@ class RenderConfig:
             self.max_page_timeouts >= 1,
             f"{where}.max_page_timeouts",
             f"must be at least 1, got {self.max_page_timeouts}",
+        )
+        require(
+            0.5 <= self.near_duplicate_jaccard <= 1,
+            f"{where}.near_duplicate_jaccard",
+            f"must be in [0.5, 1] (1 drops only pages with the same shingles), "
+            f"got {self.near_duplicate_jaccard}",
+        )
+        require(
+            0 <= self.near_duplicate_bits <= 64,
+            f"{where}.near_duplicate_bits",
+            f"must be between 0 and 64 (of 256), got {self.near_duplicate_bits}",
         )
 
 
@@ -211,9 +226,12 @@ def failure_record(sha256: str | None, index: int | None, reason: str) -> dict[s
 Event = tuple[Any, ...]
 
 
-def iter_document(path: Path, sha256: str, cfg: RenderConfig, start: int = 0) -> Iterator[Event]:
-    """Render pages ``start``, ``start + 1``, ... of the PDF at ``path``, whose content must hash to
-    ``sha256``; every failure becomes an event, nothing raises."""
+def iter_document(
+    path: Path, sha256: str, cfg: RenderConfig, start: int = 0, limit: int | None = None
+) -> Iterator[Event]:
+    """Render pages ``start``, ``start + 1``, ... (up to ``limit`` pages in all: fetch caps long
+    documents) of the PDF at ``path``, whose content must hash to ``sha256``; every failure
+    becomes an event, nothing raises."""
     import pymupdf
 
     try:  # from bytes, so that messages (and the report) carry no machine-specific path
@@ -227,11 +245,16 @@ def iter_document(path: Path, sha256: str, cfg: RenderConfig, start: int = 0) ->
         yield ("fail", failure_record(sha256, None, f"cannot open: {type(err).__name__}: {err}"))
         return
     with doc:
-        if doc.page_count == 0:
+        try:  # a corrupt page tree raises here, on a file that opened
+            count = doc.page_count if limit is None else min(doc.page_count, limit)
+        except Exception as err:  # noqa: BLE001
+            yield ("fail", failure_record(sha256, None, f"page tree: {type(err).__name__}: {err}"))
+            return
+        if count == 0:
             yield ("fail", failure_record(sha256, None, "cannot open: no pages"))
             return
-        yield ("open", doc.page_count)
-        for index in range(start, doc.page_count):
+        yield ("open", count)
+        for index in range(start, count):
             try:
                 page = doc.load_page(index)
                 reason = page_limit(page, cfg)
@@ -252,12 +275,13 @@ def iter_document(path: Path, sha256: str, cfg: RenderConfig, start: int = 0) ->
                 height=height,
                 png=png,
                 text=text,
+                text_issue=text_issue(text),
             )
             yield ("page", index, page_record, None)
 
 
 def render_document(
-    path: Path, sha256: str, cfg: RenderConfig
+    path: Path, sha256: str, cfg: RenderConfig, limit: int | None = None
 ) -> tuple[list[Page], list[dict[str, Any]]]:
     """All renderable pages of one PDF, and a failure record for each page (or file) that is not,
     in this process: no time limit (the stage goes through `finstage.pages.workers` instead)."""
@@ -268,7 +292,7 @@ def render_document(
     pages: list[Page] = []
     failures: list[dict[str, Any]] = []
     try:
-        for event in iter_document(Path(path), sha256, cfg):
+        for event in iter_document(Path(path), sha256, cfg, limit=limit):
             if event[0] == "fail":
                 failures.append(event[1])
             elif event[0] == "page":
@@ -303,16 +327,21 @@ def object_path(store: Path, row: dict[str, Any]) -> tuple[Path | None, str | No
 def render_store(
     store: Path, out: Path, cfg: RenderConfig, progress: bool = True
 ) -> dict[str, Any]:
-    """Render every ``ok`` document of the PDF store into page shards under ``out``."""
+    """Render every usable document of the PDF store into page shards under ``out``: pages whose
+    text layer is unusable are kept with their ``text_issue``; near-duplicates of another
+    document's page are dropped and recorded."""
     from tqdm import tqdm
 
+    from finstage.pages.neardup import NearDuplicates
     from finstage.pages.workers import render_documents
 
     store, out = Path(store), Path(out)
-    rows = read_index(store, status="ok")
+    rows = read_index(store)
     located = [object_path(store, row) for row in rows]
     tasks = [
-        (str(path), row["sha256"]) for row, (path, _) in zip(rows, located, strict=True) if path
+        (str(path), row["sha256"], row.get("pages_kept"))
+        for row, (path, _) in zip(rows, located, strict=True)
+        if path
     ]
     if out.exists():
         for stale in out.glob("pages-*.parquet"):
@@ -320,6 +349,9 @@ def render_store(
     out.mkdir(parents=True, exist_ok=True)
 
     failures: list[dict[str, Any]] = []
+    duplicates: list[dict[str, Any]] = []
+    issues: list[dict[str, Any]] = []
+    seen = NearDuplicates(cfg.near_duplicate_jaccard, cfg.near_duplicate_bits)
     counts = {"documents": len(rows), "pages": 0}
 
     def results() -> Iterator[tuple[list[Page], list[dict[str, Any]]]]:
@@ -338,8 +370,18 @@ def render_store(
         bar = tqdm(results(), total=len(rows), desc="render", unit="doc", disable=not progress)
         for doc_pages, doc_failures in bar:
             failures.extend(doc_failures)
-            counts["pages"] += len(doc_pages)
-            yield from doc_pages
+            for page in doc_pages:
+                issue = page["text_issue"]
+                garbage = issue is not None and issue.startswith("garbage")
+                text = page["text"] if page["text"].strip() and not garbage else None
+                repeat = seen.check(page["page_id"], page["doc_sha256"], text, page["png"])
+                if repeat is not None:
+                    duplicates.append({"page_id": page["page_id"], **repeat})
+                    continue
+                if issue:
+                    issues.append({"page_id": page["page_id"], "text_issue": issue})
+                counts["pages"] += 1
+                yield page
 
     written = write_pages(out, pages(), shard_size=cfg.shard_size)
     assert written == counts["pages"]
@@ -348,7 +390,12 @@ def render_store(
         "pages": counts["pages"],
         "failed_pages": sum(1 for f in failures if f["page_index"] is not None),
         "failed_documents": sum(1 for f in failures if f["page_index"] is None),
+        "near_duplicate_pages": len(duplicates),
+        "unusable_text_pages": len(issues),
+        "text_issues": dict(sorted(Counter(i["text_issue"].split(":")[0] for i in issues).items())),
         "failures": failures,
+        "near_duplicates": duplicates,
+        "unusable_text": issues,
     }
     (out / "render_report.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"

@@ -40,12 +40,13 @@ class WorkerError(RuntimeError):
 
 
 def serve(conn: Connection, cfg: RenderConfig) -> None:
-    """A worker's loop: take (path, sha256, first page) jobs until None, report events."""
+    """A worker's loop: take (path, sha256, first page, page limit) jobs until None, report
+    events."""
     pymupdf.TOOLS.mupdf_display_errors(False)  # failures are recorded in the report instead
     while (job := conn.recv()) is not None:
-        path, sha256, start = job
+        path, sha256, start, limit = job
         conn.send(("start",))
-        for event in iter_document(Path(path), sha256, cfg, start):
+        for event in iter_document(Path(path), sha256, cfg, start, limit):
             conn.send(event)
         conn.send(("done",))
         pymupdf.TOOLS.mupdf_warnings(reset=True)
@@ -56,6 +57,7 @@ class _Job:
     position: int
     path: str
     sha256: str
+    limit: int | None  # pages of the document to render (fetch caps long ones)
     pages: list[Page] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     next_index: int = 0  # the page the worker is on
@@ -77,7 +79,7 @@ class _Worker:
         job.started = False
         self.job = job
         self.deadline = time.monotonic() + STARTUP_S
-        self.conn.send((job.path, job.sha256, job.next_index))
+        self.conn.send((job.path, job.sha256, job.next_index, job.limit))
 
     def stop(self, kill: bool) -> None:
         if not kill and self.process.is_alive():
@@ -93,10 +95,10 @@ class _Worker:
 
 
 class _Supervisor:
-    def __init__(self, tasks: list[tuple[str, str]], cfg: RenderConfig) -> None:
+    def __init__(self, tasks: list[tuple[str, str, int | None]], cfg: RenderConfig) -> None:
         self.cfg = cfg
         self.context = multiprocessing.get_context("spawn")
-        self.pending = deque(_Job(k, path, sha) for k, (path, sha) in enumerate(tasks))
+        self.pending = deque(_Job(k, *task) for k, task in enumerate(tasks))
         self.finished: dict[int, _Job] = {}
         self.workers: list[_Worker] = []
 
@@ -193,9 +195,9 @@ class _Supervisor:
 
 
 def render_documents(
-    tasks: list[tuple[str, str]], cfg: RenderConfig
+    tasks: list[tuple[str, str, int | None]], cfg: RenderConfig
 ) -> Iterator[tuple[list[Page], list[dict[str, Any]]]]:
-    """(pages, failures) of each ``(path, sha256)`` task, in task order, rendered by
+    """(pages, failures) of each ``(path, sha256, page limit)`` task, in task order, rendered by
     ``cfg.workers`` killable processes with ``cfg.page_timeout_s`` per page."""
     supervisor = _Supervisor(tasks, cfg)
     try:

@@ -119,6 +119,8 @@ class SynthResult:
     eval_docs: list[str]
     train_docs: list[str]
     pages: dict[str, int]  # split → pages
+    # split → pages skipped because their text layer is unusable (`finstage.pages.textlayer`)
+    unusable_text_pages: dict[str, int]
     examples_of_rejection: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,6 +128,7 @@ class SynthResult:
             "counts": self.counts,
             "rejected": self.rejected,
             "pages": self.pages,
+            "unusable_text_pages": self.unusable_text_pages,
             "docs": {"train": len(self.train_docs), "eval": len(self.eval_docs)},
             "eval_docs": self.eval_docs,
             "rejection_examples": self.examples_of_rejection,
@@ -145,10 +148,14 @@ def synthesize(
     }
     rejected: Counter[str] = Counter()
     page_counts: Counter[str] = Counter()
+    unusable: Counter[str] = Counter()
     examples: list[str] = []
     for page in tqdm(pages, desc=f"teacher:{teacher.name}", unit="page"):
         split = "eval" if page["doc_sha256"] in eval_docs else "train"
         page_counts[split] += 1
+        if page.get("text_issue"):  # render found its text layer empty or garbage: no target
+            unusable[split] += 1
+            continue
         for record in teacher.generate(page):
             reason = grounding.check(record, page)
             if reason is not None:
@@ -175,6 +182,7 @@ def synthesize(
         eval_docs=sorted(eval_docs),
         train_docs=sorted(set(docs) - eval_docs),
         pages={"train": page_counts["train"], "eval": page_counts["eval"]},
+        unusable_text_pages={"train": unusable["train"], "eval": unusable["eval"]},
         examples_of_rejection=examples,
     )
     (out_dir / "stats.json").write_text(
