@@ -5,6 +5,7 @@ files in a source folder are skipped unread, duplicates are stored once, all of 
 later stages only ever see usable PDFs and every page can be traced back to its source and
 licence."""
 
+import json
 from pathlib import Path
 
 import typer
@@ -23,14 +24,20 @@ def main(
         ..., help="source manifest YAML (format: finstage.corpus.manifest)"
     ),
     out: Path = typer.Option(..., help="store folder: objects/, quarantine/, index.jsonl"),
+    metrics_out: Path = typer.Option(
+        None, "--metrics", help="JSON file for the outcome counts (a DVC metric)"
+    ),
     stage: str = typer.Option(
         None, envvar="DVC_STAGE", help="DVC stage whose declared params to read"
     ),
 ) -> None:
-    from finstage.corpus.fetch import fetch, format_report  # pymupdf loads on a run, not --help
+    from finstage.corpus.fetch import fetch, format_report, metrics  # pymupdf: on a run only
 
     cfg = load_config(stage_params(stage))
     report = fetch(manifest, out, cfg)
+    if metrics_out is not None:
+        metrics_out.parent.mkdir(parents=True, exist_ok=True)
+        metrics_out.write_text(json.dumps(metrics(report), indent=2, ensure_ascii=False) + "\n")
     typer.echo(format_report(report, out))
 
 

@@ -2,6 +2,7 @@
 line per line, so table rows stay whole), written as Parquet page shards. Every later stage
 refers to pages by id instead of touching PDFs again."""
 
+import json
 from pathlib import Path
 
 import typer
@@ -18,16 +19,24 @@ def load_config(params: dict) -> RenderConfig:
 def main(
     store: Path = typer.Option(..., help="store folder written by the fetch stage"),
     out: Path = typer.Option(..., help="page shards folder: pages-*.parquet, render_report.json"),
+    metrics_out: Path = typer.Option(
+        None, "--metrics", help="JSON file for the page counts (a DVC metric)"
+    ),
     stage: str = typer.Option(
         None, envvar="DVC_STAGE", help="DVC stage whose declared params to read"
     ),
 ) -> None:
     cfg = load_config(stage_params(stage))
     report = render_store(store, out, cfg)
+    if metrics_out is not None:
+        metrics_out.parent.mkdir(parents=True, exist_ok=True)
+        counts = {k: v for k, v in report.items() if not isinstance(v, list)}
+        metrics_out.write_text(json.dumps(counts, indent=2, ensure_ascii=False) + "\n")
     typer.echo(
         f"render: {report['pages']} pages from {report['documents']} documents, "
-        f"{report['failed_pages']} page(s) and {report['failed_documents']} document(s) failed "
-        f"-> {out}"
+        f"{report['failed_pages']} page(s) and {report['failed_documents']} document(s) failed, "
+        f"{report['near_duplicate_pages']} near-duplicate page(s) dropped, "
+        f"{report['unusable_text_pages']} with an unusable text layer -> {out}"
     )
 
 

@@ -311,6 +311,11 @@ def _report(rows: list[dict[str, Any]], sources: int, files: int, requests: int)
     }
 
 
+def metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """The counts `dvc metrics diff` compares between runs (the report without its file list)."""
+    return {key: value for key, value in report.items() if key != "problems"}
+
+
 def format_report(report: dict[str, Any], store: Path) -> str:
     """The human summary the stage prints."""
     counts = ", ".join(f"{n} {name}" for name, n in report["outcomes"].items() if n)
