@@ -72,6 +72,10 @@ def test_render_writes_every_valid_page(store, tmp_path):
     report = render_store(store / "store", tmp_path, render_config(), progress=False)
     truth = read_truth(store / "corpus")
     total_pages = sum(r["pages"] for r in truth)
+    views = report.pop("views")
+    assert (views["per_page"], views["grid"]) == (1, None)
+    assert views["body_char_height"]["pages_measured"] == total_pages
+    assert "tile" not in views["body_char_height"]
     assert report == {
         "documents": 6,
         "pages": total_pages,
@@ -79,7 +83,7 @@ def test_render_writes_every_valid_page(store, tmp_path):
         "failed_documents": 0,
         "failures": [],
     }
-    assert json.loads((tmp_path / "render_report.json").read_text()) == report
+    assert json.loads((tmp_path / "render_report.json").read_text()) == {**report, "views": views}
 
     pages = PageStore(tmp_path)
     assert len(pages) == total_pages

@@ -11,6 +11,10 @@ into one line, and vertical 縦書き text is not supported.)
 
 Images are rendered at ``dpi`` and, when ``max_side`` is set, at a smaller zoom so that the longer
 side is at most ``max_side`` pixels (rasterised at that size directly, not resized afterwards).
+That render is the page's global view; with ``tiles.enabled`` each page also gets a grid of
+overlapping tiles rendered at a higher resolution (`finstage.pages.tiles`), stored beside it. The
+report gives the views per page and the median body text height in each view
+(`finstage.pages.legibility`).
 
 A page or document that fails to render is skipped and recorded in ``<out>/render_report.json``;
 it never stops the stage. Documents are rendered in ``workers`` worker processes
@@ -51,6 +55,8 @@ if TYPE_CHECKING:  # loaded by the functions that use it: importing this module 
 from PIL import Image
 
 from finstage.config import require
+from finstage.pages.legibility import summarise
+from finstage.pages.tiles import TileConfig, render_tiles, view_heights
 from finstage.pagestore import Page, page_id, write_pages
 from finstage.pdfstore import read_index, relative_path
 
@@ -70,6 +76,7 @@ class RenderConfig:
     max_image_pixels: int  # cap on a page's decoded image pixels, and on its rendered pixels
     page_timeout_s: float  # a page still rendering after this many seconds is killed and skipped
     max_page_timeouts: int  # a document with this many killed pages is abandoned (the rest skipped)
+    tiles: TileConfig
 
     def check(self, where: str) -> None:
         require(
@@ -114,6 +121,12 @@ class RenderConfig:
             self.max_page_timeouts >= 1,
             f"{where}.max_page_timeouts",
             f"must be at least 1, got {self.max_page_timeouts}",
+        )
+        require(
+            self.tiles.side**2 <= self.max_image_pixels,
+            f"{where}.tiles.side",
+            f"{self.tiles.side} px squared is over {where}.max_image_pixels "
+            f"({self.max_image_pixels}); lower the side or raise the cap",
         )
 
 
@@ -240,6 +253,8 @@ def iter_document(path: Path, sha256: str, cfg: RenderConfig, start: int = 0) ->
                     continue
                 png, width, height = render_page(page, cfg)
                 text = page_text(page, cfg.line_tolerance)
+                tiles = render_tiles(page, cfg.tiles, cfg.png_compress_level)
+                measure = view_heights(page, cfg.tiles, width / page.rect.width)
             except Exception as err:  # noqa: BLE001
                 reason = f"{type(err).__name__}: {err}"
                 yield ("page", index, None, failure_record(sha256, index, reason))
@@ -253,6 +268,11 @@ def iter_document(path: Path, sha256: str, cfg: RenderConfig, start: int = 0) ->
                 png=png,
                 text=text,
             )
+            if cfg.tiles.enabled:
+                page_record["tiles"] = tiles
+                page_record["tile_rows"] = cfg.tiles.rows
+                page_record["tile_cols"] = cfg.tiles.cols
+            page_record["legibility"] = measure  # for the report; not stored in the shards
             yield ("page", index, page_record, None)
 
 
@@ -321,6 +341,7 @@ def render_store(
 
     failures: list[dict[str, Any]] = []
     counts = {"documents": len(rows), "pages": 0}
+    measures: list[dict[str, float]] = []
 
     def results() -> Iterator[tuple[list[Page], list[dict[str, Any]]]]:
         rendered = render_documents(tasks, cfg)
@@ -339,15 +360,17 @@ def render_store(
         for doc_pages, doc_failures in bar:
             failures.extend(doc_failures)
             counts["pages"] += len(doc_pages)
+            measures.extend(p["legibility"] for p in doc_pages if p["legibility"] is not None)
             yield from doc_pages
 
-    written = write_pages(out, pages(), shard_size=cfg.shard_size)
+    written = write_pages(out, pages(), shard_size=cfg.shard_size, tiled=cfg.tiles.enabled)
     assert written == counts["pages"]
     report = {
         "documents": counts["documents"],
         "pages": counts["pages"],
         "failed_pages": sum(1 for f in failures if f["page_index"] is not None),
         "failed_documents": sum(1 for f in failures if f["page_index"] is None),
+        "views": summarise(measures, cfg.tiles),
         "failures": failures,
     }
     (out / "render_report.json").write_text(
