@@ -18,7 +18,7 @@ from finstage.pages.legibility import encoder_px
 from finstage.pages.render import RenderConfig, render_document
 from finstage.pages.tiles import tile_boxes, view_heights
 from finstage.pagestore import PageStore, tile_view, write_pages
-from finstage.params import with_preset
+from finstage.params import validate, with_preset
 
 from .conftest import ROOT
 from .repo_configs import repo_config
@@ -150,6 +150,7 @@ def test_tiles_are_off_by_default_and_in_the_paper_preset_on_in_its_tiles_varian
     assert not render_config().tiles.enabled
     paper = with_preset(ROOT / "params.yaml", "paper")
     tiled = with_preset(ROOT / "params.yaml", "paper-tiles")
+    validate(tiled)
     assert paper["render"]["tiles"]["enabled"] is False
     assert tiled["render"]["tiles"]["enabled"] is True
     changed = {key for key, _, _ in presets.diff(paper, tiled)}
