@@ -27,10 +27,11 @@ from finstage.pagestore import PageStore
 
 
 class BlankPages(PageStore):
-    """The page store with every image replaced by white pixels of the same size."""
+    """The page store with every view (global view and tiles) replaced by white pixels of the
+    same size; evaluation reads views, not `image`."""
 
-    def image(self, pid: str) -> Image.Image:
-        return Image.new("RGB", super().image(pid).size, "white")
+    def view_image(self, view: str) -> Image.Image:
+        return Image.new("RGB", super().view_image(view).size, "white")
 
 
 @dataclass(frozen=True)

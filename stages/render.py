@@ -1,6 +1,7 @@
 """Render every valid PDF in the store to page images plus a reading-order text layer (one visual
-line per line, so table rows stay whole), written as Parquet page shards. Every later stage
-refers to pages by id instead of touching PDFs again."""
+line per line, so table rows stay whole), written as Parquet page shards; with render.tiles on,
+each page also gets a grid of higher-resolution tiles. Every later stage refers to pages by id
+instead of touching PDFs again."""
 
 import json
 from pathlib import Path

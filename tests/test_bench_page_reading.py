@@ -18,7 +18,7 @@ def bench():
 def test_blank_pages_are_white_at_the_real_size(bench, tiny_pages):
     real, blank = PageStore(tiny_pages), bench.BlankPages(tiny_pages)
     pid = next(iter(real))["page_id"]
-    page, white = real.image(pid), blank.image(pid)
+    page, white = real.view_image(pid), blank.view_image(pid)  # what evaluation reads
     assert white.size == page.size and white.getextrema() == ((255, 255),) * 3
     assert page.getextrema() != white.getextrema()
 

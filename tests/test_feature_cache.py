@@ -65,7 +65,7 @@ def test_cache_is_keyed_by_vision_weights_and_page_image(tmp_path, p1_s1_batch):
     FeatureInputs(model, pixels, tmp_path)(batch, pages)
     files = sorted(tmp_path.rglob("*.safetensors"))
     assert len(files) == len(set(pages))
-    assert {f.stem for f in files} == {pixels.page_hash(p) for p in pages}
+    assert {f.stem for f in files} == {pixels.view_hash(p) for p in pages}
     with torch.no_grad():
         next(model.model.vision_tower.parameters()).add_(0.01)
     changed = FeatureInputs(model, pixels, tmp_path)

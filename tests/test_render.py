@@ -72,6 +72,10 @@ def test_render_writes_every_valid_page(store, tmp_path):
     report = render_store(store / "store", tmp_path, render_config(), progress=False)
     truth = read_truth(store / "corpus")
     total_pages = sum(r["pages"] for r in truth)
+    views = report.pop("views")
+    assert (views["per_page"], views["grid"]) == (1, None)
+    assert views["body_char_height"]["pages_measured"] == total_pages
+    assert "tile" not in views["body_char_height"]
     assert report == {
         "documents": 6,
         "pages": total_pages,
@@ -84,7 +88,7 @@ def test_render_writes_every_valid_page(store, tmp_path):
         "near_duplicates": [],
         "unusable_text": [],
     }
-    assert json.loads((tmp_path / "render_report.json").read_text()) == report
+    assert json.loads((tmp_path / "render_report.json").read_text()) == {**report, "views": views}
 
     pages = PageStore(tmp_path)
     assert len(pages) == total_pages
@@ -203,5 +207,9 @@ def test_stage_script(store, tmp_path, monkeypatch):
     assert stage.load_config({"render": repo_section("render", max_side=None)}).max_side is None
     params = {"render": repo_section("render")}
     monkeypatch.setattr(stage, "stage_params", lambda name: params if name == "render" else {})
-    stage.main(store=store / "store", out=tmp_path, stage="render")
-    assert (tmp_path / "render_report.json").exists() and len(PageStore(tmp_path)) > 6
+    stage.main(store=store / "store", out=tmp_path, metrics_out=tmp_path / "m.json", stage="render")
+    assert (
+        (tmp_path / "render_report.json").exists()
+        and (tmp_path / "m.json").exists()
+        and len(PageStore(tmp_path)) > 6
+    )

@@ -32,9 +32,9 @@ from PIL import Image
 from transformers import PreTrainedTokenizerBase
 from transformers.utils.chat_template_utils import render_jinja_template
 
+from finstage.imageruns import IGNORE, ViewsOf, expand_runs, fit_runs, page_views
 from finstage.records import Message
 
-IGNORE = -100
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 Span = tuple[int, int]  # [start, end) character offsets in the rendered conversation
@@ -52,7 +52,7 @@ class UnplaceableText(ValueError):
 class Encoded:
     input_ids: list[int]
     labels: list[int]
-    images: list[str]
+    images: list[str]  # view ids, one per placeholder run, in order (a page's global view: its id)
 
 
 @dataclass
@@ -102,9 +102,14 @@ class ChatEncoder:
             )
         return []
 
-    def encode(self, messages: list[Message], images: list[str] | None = None) -> Encoded | None:
+    def encode(
+        self, messages: list[Message], images: list[str] | None = None, views: ViewsOf | None = None
+    ) -> Encoded | None:
         """Encode one conversation; None when it cannot fit uncut (an image or every target), or
-        when it spells a special token in text the template rewrites (`UnplaceableText`)."""
+        when it spells a special token in text the template rewrites (`UnplaceableText`).
+
+        ``views`` gives each page's views (`PageStore.views`); each marker becomes one
+        placeholder run per view of its page. Without it every page is one view."""
         if not any(m["role"] == "assistant" for m in messages):
             return None
         layout = self.layout(messages)
@@ -114,15 +119,23 @@ class ChatEncoder:
         except UnplaceableText:
             return None
         labels = self._labels(ids, offsets, layout.spans)
-        return self._expand_and_fit(ids, labels, list(images or []))
+        shown = page_views(list(images or []), views)
+        runs = [len(v) for v in shown] if images else None
+        ids, labels = expand_runs(ids, labels, self.image_token_id, self.image_seq_length, runs)
+        return self._fit(ids, labels, [v for page in shown for v in page])
 
-    def encode_prompt(self, messages: list[Message]) -> list[int]:
-        """Ids of a prompt ending in the generation header, images expanded (for evaluation);
-        its message text is kept plain by the rule `encode` applies, so the ids are the same."""
+    def encode_prompt(
+        self, messages: list[Message], images: list[str] | None = None, views: ViewsOf | None = None
+    ) -> list[int]:
+        """Ids of a prompt ending in the generation header, images expanded as `encode` expands
+        them (for evaluation); its message text is kept plain by the rule `encode` applies, so
+        the ids are the same."""
         text = self._render(messages, generation_prompt=True)
         plain = self._plain_spans(messages, content_spans(self.tok, messages, text, True))
         ids, _ = encode_plain(self.tok, text, plain, self.special_ids, self.keep)
-        return self._expand(ids, [IGNORE] * len(ids))[0]
+        runs = [len(v) for v in page_views(images, views)] if images else None
+        labels = [IGNORE] * len(ids)
+        return expand_runs(ids, labels, self.image_token_id, self.image_seq_length, runs)[0]
 
     def layout(self, messages: list[Message]) -> Layout:
         """Render the whole conversation once and find what the model is trained to write."""
@@ -218,38 +231,12 @@ class ChatEncoder:
                 labels[after] = ids[after]
         return labels
 
-    def _expand(self, ids: list[int], labels: list[int]) -> tuple[list[int], list[int], int]:
-        out_ids: list[int] = []
-        out_labels: list[int] = []
-        n_images = 0
-        for tid, lab in zip(ids, labels, strict=True):
-            if tid == self.image_token_id:
-                out_ids.extend([tid] * self.image_seq_length)
-                out_labels.extend([IGNORE] * self.image_seq_length)
-                n_images += 1
-            else:
-                out_ids.append(tid)
-                out_labels.append(lab)
-        return out_ids, out_labels, n_images
-
-    def _expand_and_fit(
-        self, ids: list[int], labels: list[int], images: list[str]
-    ) -> Encoded | None:
-        ids, labels, _ = self._expand(ids, labels)
-        if len(ids) > self.max_seq_len:
-            # Truncate text only: a cut inside an image run would leave fewer placeholders than
-            # vision features ("Image features and image tokens do not match").
-            cut = self.max_seq_len
-            if ids[cut - 1] == self.image_token_id or (
-                cut < len(ids) and ids[cut] == self.image_token_id
-            ):
-                return None
-            if ids[cut:].count(self.image_token_id):
-                return None
-            ids, labels = ids[:cut], labels[:cut]
-        if all(lab == IGNORE for lab in labels):
+    def _fit(self, ids: list[int], labels: list[int], views: list[str]) -> Encoded | None:
+        """Truncate text only (`imageruns.fit_runs`); None if nothing is left to learn."""
+        fitted = fit_runs(ids, labels, self.image_token_id, self.max_seq_len)
+        if fitted is None or all(lab == IGNORE for lab in fitted[1]):
             return None
-        return Encoded(ids, labels, images)
+        return Encoded(fitted[0], fitted[1], views)
 
 
 def special_token_ids(tok: PreTrainedTokenizerBase) -> frozenset[int]:

@@ -42,8 +42,10 @@ def generate_answers(
     """Greedy answers to each record's prompt (its messages but the last), in record order.
 
     Page images go in a user turn, so visual prompts always use the checkpoint's chat template,
-    whatever `lm.templated` says for text tasks. A prompt is never cut: the image run sits near
-    its start, and cutting before or into it would misalign features and placeholders. A record
+    whatever `lm.templated` says for text tasks. Each page is shown as all its views (global view,
+    then tiles; `PageStore.views`), one placeholder run each, as training shows it. A prompt is
+    never cut: the image runs sit near its start, and cutting before or into one would misalign
+    features and placeholders. A record
     whose prompt does not fit the window with the full `max_new_tokens` budget is answered ""
     and recorded in `lm.unscorable` as (task, record index).
     """
@@ -55,17 +57,17 @@ def generate_answers(
     answers = [""] * len(records)
     fitting = []
     for i, record in enumerate(records):
-        prompt = lm.encoder.encode_prompt(record["messages"][:-1])
+        prompt = lm.encoder.encode_prompt(record["messages"][:-1], record["images"], store.views)
         if max_new_tokens < lm.max_length and len(prompt) + max_new_tokens <= lm.max_length:
             fitting.append((i, prompt))
         else:
             lm.unscorable.add((task, i))
     for start in tqdm(range(0, len(fitting), lm.batch_size), desc="visual"):
         batch = fitting[start : start + lm.batch_size]
-        page_ids = [pid for i, _ in batch for pid in records[i]["images"]]
+        views = [v for i, _ in batch for pid in records[i]["images"] for v in store.views(pid)]
         pixels = (
-            torch.stack([image_to_pixels(store.image(pid), image_size) for pid in page_ids])
-            if page_ids
+            torch.stack([image_to_pixels(store.view_image(v), image_size) for v in views])
+            if views
             else None
         )
         texts = lm.generate_ids([p for _, p in batch], max_new_tokens, pixel_values=pixels)

@@ -11,6 +11,10 @@ into one line, and vertical 縦書き text is not supported.)
 
 Images are rendered at ``dpi`` and, when ``max_side`` is set, at a smaller zoom so that the longer
 side is at most ``max_side`` pixels (rasterised at that size directly, not resized afterwards).
+That render is the page's global view; with ``tiles.enabled`` each page also gets a grid of
+overlapping tiles rendered at a higher resolution (`finstage.pages.tiles`), stored beside it. The
+report gives the views per page and the median body text height in each view
+(`finstage.pages.legibility`).
 
 A page or document that fails to render is skipped and recorded in ``<out>/render_report.json``;
 it never stops the stage. Documents are rendered in ``workers`` worker processes
@@ -52,7 +56,9 @@ if TYPE_CHECKING:  # loaded by the functions that use it: importing this module 
 from PIL import Image
 
 from finstage.config import require
+from finstage.pages.legibility import summarise
 from finstage.pages.textlayer import text_issue
+from finstage.pages.tiles import TileConfig, render_tiles, view_heights
 from finstage.pagestore import Page, page_id, write_pages
 from finstage.pdfstore import read_index, relative_path
 
@@ -74,6 +80,7 @@ class RenderConfig:
     max_page_timeouts: int  # a document with this many killed pages is abandoned (the rest skipped)
     near_duplicate_jaccard: float  # a page this similar to another document's page is dropped
     near_duplicate_bits: int  # pages without usable text: at most this many of 256 hash bits differ
+    tiles: TileConfig
 
     def check(self, where: str) -> None:
         require(
@@ -129,6 +136,12 @@ class RenderConfig:
             0 <= self.near_duplicate_bits <= 64,
             f"{where}.near_duplicate_bits",
             f"must be between 0 and 64 (of 256), got {self.near_duplicate_bits}",
+        )
+        require(
+            self.tiles.side**2 <= self.max_image_pixels,
+            f"{where}.tiles.side",
+            f"{self.tiles.side} px squared is over {where}.max_image_pixels "
+            f"({self.max_image_pixels}); lower the side or raise the cap",
         )
 
 
@@ -263,6 +276,8 @@ def iter_document(
                     continue
                 png, width, height = render_page(page, cfg)
                 text = page_text(page, cfg.line_tolerance)
+                tiles = render_tiles(page, cfg.tiles, cfg.png_compress_level)
+                measure = view_heights(page, cfg.tiles, width / page.rect.width)
             except Exception as err:  # noqa: BLE001
                 reason = f"{type(err).__name__}: {err}"
                 yield ("page", index, None, failure_record(sha256, index, reason))
@@ -277,6 +292,11 @@ def iter_document(
                 text=text,
                 text_issue=text_issue(text),
             )
+            if cfg.tiles.enabled:
+                page_record["tiles"] = tiles
+                page_record["tile_rows"] = cfg.tiles.rows
+                page_record["tile_cols"] = cfg.tiles.cols
+            page_record["legibility"] = measure  # for the report; not stored in the shards
             yield ("page", index, page_record, None)
 
 
@@ -353,6 +373,7 @@ def render_store(
     issues: list[dict[str, Any]] = []
     seen = NearDuplicates(cfg.near_duplicate_jaccard, cfg.near_duplicate_bits)
     counts = {"documents": len(rows), "pages": 0}
+    measures: list[dict[str, float]] = []
 
     def results() -> Iterator[tuple[list[Page], list[dict[str, Any]]]]:
         rendered = render_documents(tasks, cfg)
@@ -380,10 +401,12 @@ def render_store(
                     continue
                 if issue:
                     issues.append({"page_id": page["page_id"], "text_issue": issue})
+                if page["legibility"] is not None:
+                    measures.append(page["legibility"])
                 counts["pages"] += 1
                 yield page
 
-    written = write_pages(out, pages(), shard_size=cfg.shard_size)
+    written = write_pages(out, pages(), shard_size=cfg.shard_size, tiled=cfg.tiles.enabled)
     assert written == counts["pages"]
     report = {
         "documents": counts["documents"],
@@ -393,6 +416,7 @@ def render_store(
         "near_duplicate_pages": len(duplicates),
         "unusable_text_pages": len(issues),
         "text_issues": dict(sorted(Counter(i["text_issue"].split(":")[0] for i in issues).items())),
+        "views": summarise(measures, cfg.tiles),
         "failures": failures,
         "near_duplicates": duplicates,
         "unusable_text": issues,

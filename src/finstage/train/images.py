@@ -2,8 +2,9 @@
 
 A stage that keeps the vision tower frozen gets the same tower output for a page every time it
 sees it, so encoding the page again each epoch (PNG decode, resize, the tower's forward) is
-wasted work. `FeatureInputs` keeps the tower's selected hidden state per page on disk, keyed by
-a hash of the page image and a hash of the vision weights and preprocessing, and rebuilds the
+wasted work. `FeatureInputs` keeps the tower's selected hidden state per view on disk (a page's
+global view, or one of its tiles: `finstage.pagestore`), keyed by a hash of that view's own
+image and a hash of the vision weights and preprocessing, and rebuilds the
 language model's input embeddings from it the way `LlavaModel.forward` does, so loss and
 gradients are the same as on the pixel path. The projector still runs every step: p1_s1 and
 p3_s2 train it.
@@ -41,7 +42,8 @@ def unwrap(model: torch.nn.Module) -> LlavaForConditionalGeneration:
 
 
 class PixelInputs:
-    """Pages as SigLIP-normalised pixels, decoded from the page store at every use."""
+    """Page views as SigLIP-normalised pixels, decoded from the page store at every use; called
+    with the view ids of a batch (`Encoded.images`), in placeholder-run order."""
 
     def __init__(self, store: PageStore, image_size: int, dtype: torch.dtype):
         self.store = store
@@ -49,18 +51,19 @@ class PixelInputs:
         self.dtype = dtype
         self._hashes: dict[str, str] = {}
 
-    def pixels(self, page_ids: list[str]) -> torch.Tensor:
-        images = [image_to_pixels(self.store.image(pid), self.image_size) for pid in page_ids]
+    def pixels(self, views: list[str]) -> torch.Tensor:
+        images = [image_to_pixels(self.store.view_image(v), self.image_size) for v in views]
         return torch.stack(images).to(self.dtype)
 
-    def page_hash(self, page_id: str) -> str:
-        """Hash of the rendered image itself: a re-render at another DPI is another page view."""
-        if page_id not in self._hashes:
-            self._hashes[page_id] = hashlib.sha256(self.store[page_id]["png"]).hexdigest()
-        return self._hashes[page_id]
+    def view_hash(self, view: str) -> str:
+        """Hash of the view's rendered image itself: a re-render at another DPI is another view,
+        and a tile is never served the features of its page's global view."""
+        if view not in self._hashes:
+            self._hashes[view] = hashlib.sha256(self.store.view_png(view)).hexdigest()
+        return self._hashes[view]
 
-    def __call__(self, batch: Batch, page_ids: list[str]) -> Batch:
-        return {**batch, "pixel_values": self.pixels(page_ids)} if page_ids else batch
+    def __call__(self, batch: Batch, views: list[str]) -> Batch:
+        return {**batch, "pixel_values": self.pixels(views)} if views else batch
 
 
 def vision_fingerprint(model: LlavaForConditionalGeneration, image_size: int) -> str:
@@ -77,7 +80,7 @@ def vision_fingerprint(model: LlavaForConditionalGeneration, image_size: int) ->
 
 
 class FeatureInputs:
-    """Frozen-tower features per page from a disk cache; computes and stores the missing ones."""
+    """Frozen-tower features per view from a disk cache; computes and stores the missing ones."""
 
     def __init__(self, model: torch.nn.Module, pixels: PixelInputs, root: Path):
         self.model = model
@@ -87,34 +90,34 @@ class FeatureInputs:
         self.hits = 0
         self.computed = 0
 
-    def _path(self, page_id: str) -> Path:
-        key = self.pixels.page_hash(page_id)
+    def _path(self, view: str) -> Path:
+        key = self.pixels.view_hash(view)
         return self.dir / key[:2] / f"{key}.safetensors"
 
     @torch.no_grad()
-    def _encode(self, page_ids: list[str]) -> torch.Tensor:
+    def _encode(self, views: list[str]) -> torch.Tensor:
         config = self.llava.config
-        pixels = self.pixels.pixels(page_ids).to(self.llava.device)
+        pixels = self.pixels.pixels(views).to(self.llava.device)
         out = self.llava.model.vision_tower(pixels, output_hidden_states=True, return_dict=True)
         selected = out.hidden_states[config.vision_feature_layer]
         if config.vision_feature_select_strategy == "default":
             selected = selected[:, 1:]  # drop CLS, as LlavaModel.get_image_features does
         return selected
 
-    def features(self, page_ids: list[str]) -> torch.Tensor:
-        """(pages, patches, hidden) tower features in page order."""
+    def features(self, views: list[str]) -> torch.Tensor:
+        """(views, patches, hidden) tower features in the order of ``views``."""
         found: dict[str, torch.Tensor] = {}
-        for pid in dict.fromkeys(page_ids):
-            path = self._path(pid)
+        for view in dict.fromkeys(views):
+            path = self._path(view)
             if path.exists():
-                found[pid] = load_file(path)["features"]
+                found[view] = load_file(path)["features"]
         self.hits += len(found)
-        missing = [pid for pid in dict.fromkeys(page_ids) if pid not in found]
-        for pid in missing:  # one page per forward: features must not depend on batch-mates
-            found[pid] = self._encode([pid])[0].cpu().contiguous()
-            self._store(self._path(pid), found[pid])
+        missing = [view for view in dict.fromkeys(views) if view not in found]
+        for view in missing:  # one view per forward: features must not depend on batch-mates
+            found[view] = self._encode([view])[0].cpu().contiguous()
+            self._store(self._path(view), found[view])
         self.computed += len(missing)
-        return torch.stack([found[pid] for pid in page_ids])
+        return torch.stack([found[view] for view in views])
 
     @staticmethod
     def _store(path: Path, features: torch.Tensor) -> None:
@@ -124,12 +127,12 @@ class FeatureInputs:
         save_file({"features": features}, tmp)
         tmp.replace(path)
 
-    def __call__(self, batch: Batch, page_ids: list[str]) -> Batch:
-        if not page_ids:
+    def __call__(self, batch: Batch, views: list[str]) -> Batch:
+        if not views:
             return batch
         input_ids = batch["input_ids"]
         embeds = self.model.get_input_embeddings()(input_ids)
-        features = self.features(page_ids).to(input_ids.device)
+        features = self.features(views).to(input_ids.device)
         image_features = self.llava.model.multi_modal_projector(features)
         mask = (input_ids == self.llava.config.image_token_id).unsqueeze(-1).expand_as(embeds)
         if int(mask[..., 0].sum()) != image_features.shape[0] * image_features.shape[1]:

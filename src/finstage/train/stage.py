@@ -20,6 +20,7 @@ from accelerate.utils import DistributedDataParallelKwargs
 from transformers import AutoTokenizer
 
 from finstage.chat import ChatEncoder, Encoded
+from finstage.imageruns import ViewsOf
 from finstage.model.assemble import parameter_counts
 from finstage.model.export import save_processor, uniform_modes
 from finstage.model.plan import (
@@ -42,10 +43,14 @@ CARD = "card.json"
 PROBE_EXAMPLES = 8  # fixed probe: the mixture's first examples, same for every rerun
 
 
-def encode_records(mix_dir: Path, encoder: ChatEncoder) -> tuple[list[Encoded], int]:
+def encode_records(
+    mix_dir: Path, encoder: ChatEncoder, views: ViewsOf | None = None
+) -> tuple[list[Encoded], int]:
+    """The mixture's encodable examples and how many were dropped; ``views`` (the page store's)
+    expands each page to its global view and tiles."""
     examples, dropped = [], 0
     for record in read_records(mix_dir):
-        encoded = encoder.encode(record["messages"], record["images"])
+        encoded = encoder.encode(record["messages"], record["images"], views)
         if encoded is None:
             dropped += 1
         else:
@@ -70,13 +75,15 @@ def run_stage(
     image_token_id = model.config.image_token_id
     image_size = model.config.vision_config.image_size
     encoder = ChatEncoder(tokenizer, image_token_id, model.config.image_seq_length, cfg.max_seq_len)
-    examples, dropped = encode_records(mix_dir, encoder)
+    visual = any(r["images"] for r in read_records(mix_dir))
+    store = PageStore(pages_dir) if visual else None
+    examples, dropped = encode_records(mix_dir, encoder, store.views if store else None)
     torch.manual_seed(cfg.seed)  # LoRA init draws random numbers: same seed, same adapter
     model = apply_plan(model, cfg)
     counts = parameter_counts(model)
     dtype = compute_dtype(model)
-    has_images = any(e.images for e in examples)
-    pixels = PixelInputs(PageStore(pages_dir), image_size, dtype) if has_images else no_images
+    has_images = store is not None and any(e.images for e in examples)
+    pixels = PixelInputs(store, image_size, dtype) if has_images else no_images
     inputs: BatchInputs = pixels
     if has_images and cfg.caches_features() and feature_dir is not None:
         inputs = FeatureInputs(model, pixels, feature_dir)
@@ -124,6 +131,7 @@ def run_stage(
     model.save_pretrained(out_dir)
     save_processor(model.config, tokenizer, out_dir)
     card = stage_card(name, cfg, init_dir, mix_dir, counts, result, len(examples), dropped)
+    card["data"]["visual_tokens"] = visual_tokens(examples, image_token_id)
     card["handoff"] = gap
     if resume is not None:
         resume.clear()
@@ -136,6 +144,13 @@ def no_images(batch: Batch, page_ids: list[str]) -> Batch:
     if page_ids:
         raise ValueError(f"example refers to pages {page_ids[:3]} but no page store was opened")
     return batch
+
+
+def visual_tokens(examples: list[Encoded], image_token_id: int) -> dict[str, float]:
+    """Image placeholder tokens per example (mean and max): what tiles cost in sequence length;
+    a page with T tiles takes (1 + T) x image_seq_length of them."""
+    counts = [e.input_ids.count(image_token_id) for e in examples] or [0]
+    return {"mean": round(sum(counts) / len(counts), 2), "max": max(counts)}
 
 
 def make_accelerator(cfg: StageConfig, examples: list[Encoded]) -> Accelerator:
