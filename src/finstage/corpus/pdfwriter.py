@@ -22,6 +22,8 @@ import random
 import re
 from typing import TYPE_CHECKING, Any
 
+from finstage.corpus.scan import scan_page
+
 if TYPE_CHECKING:  # loaded by the functions that use it: importing this module stays light
     import pymupdf
 
@@ -288,8 +290,6 @@ class PdfWriter:
 
     def finish(self, metadata: dict[str, str]) -> tuple[bytes, dict[int, float]]:
         """The PDF's bytes, and the rotation (degrees) of each page that was scanned."""
-        from finstage.corpus.scan import scan_page
-
         self.flush()
         assert self.doc.page_count >= 1
         self._furniture()
