@@ -44,7 +44,7 @@ def draw_chart(
     with ``note`` as its footnote; returns its truth."""
     if not b.room(height(orientation, len(points)) + b.NOTE_LEADING):
         b.new_page()
-    b.kinds[b.index].add("chart")
+    b.kinds[b.index].add("chart")  # PdfWriter infers tables and prose; a chart is drawn here
     mark = b.footnote(note)
     b.put(LEFT, b.y, f"{title}{mark}", TITLE_SIZE)
     b.put(RIGHT, b.y + 14.0, f"（単位：{unit}）", LABEL_SIZE, "right")

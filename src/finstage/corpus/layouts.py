@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from finstage.corpus.charts import draw_chart
+from finstage.corpus.charts import Point, draw_chart
 from finstage.corpus.numerals import (
     fiscal_year,
     fullwidth,
@@ -50,14 +50,16 @@ def _printed(rng: random.Random, style: Style, text: str) -> str:
     return fullwidth(text) if rng.random() < style.fullwidth_share else text
 
 
-def _date_fact(rng: random.Random, style: Style, date: dt.date, label: str, line: str, page: int):
-    """(printed date, its fact); ``line`` holds ``{date}`` where the date goes."""
+def _date_fact(
+    rng: random.Random, style: Style, date: dt.date, label: str, line: str, page: int
+) -> dict[str, Any]:
+    """The fact of a 和暦 date printed in ``line`` (where it says ``{date}``); the fact's
+    sentence is the line as printed."""
     text = _printed(rng, style, wareki(date))
-    sentence = line.format(date=text)
-    return text, _fact(sentence, label, date.isoformat(), "date", text, page)
+    return _fact(line.format(date=text), label, date.isoformat(), "date", text, page)
 
 
-def _series(rng: random.Random, era: int, last: int | float, unit: str) -> list:
+def _series(rng: random.Random, era: int, last: int | float, unit: str) -> list[Point]:
     """Five fiscal years up to 令和``era``年度 ending at ``last``, each year within ±8%."""
     values = [last]
     for _ in range(4):
@@ -133,7 +135,7 @@ def table_document(
     diff_text = _printed(rng, style, f"{fmt_int(totals[2])}百万円")
     s_total = f"{subject}は、前年度比{pct:.1f}%{direction}の{total_text}となった。"
     s_diff = diff_sentence.replace("{d}百万円", diff_text)
-    published, date_fact = _date_fact(rng, style, random_date(rng, era), "公表日", "{date} 公表", 0)
+    date_fact = _date_fact(rng, style, random_date(rng, era), "公表日", "{date} 公表", 0)
     facts = [
         date_fact,
         _fact(s_total, subject, totals[1], "百万円", total_text, 0),
@@ -252,7 +254,7 @@ def _notice_sentences(
             ]
         elif kind == "E":
             line = f"{{date}}現在の{subject}は{a_text}となっています。"
-            _, date_fact = _date_fact(
+            date_fact = _date_fact(
                 rng, style, random_date(rng, era + 1), f"{subject}の基準日", line, page
             )
             s = date_fact["sentence"]
@@ -286,7 +288,7 @@ def notice_document(
     subjects = rng.sample(SUBJECTS, len(SUBJECTS))
     counts = rng.sample(COUNT_SUBJECTS, len(COUNT_SUBJECTS))
     chart_subjects = rng.sample(SUBJECTS, style.charts)
-    _, date_fact = _date_fact(rng, style, random_date(rng, era), "発表日", f"{kind} {{date}}", 0)
+    date_fact = _date_fact(rng, style, random_date(rng, era), "発表日", f"{kind} {{date}}", 0)
     facts: list[dict] = [date_fact]
     charts: list[dict] = []
     b = PdfWriter(header=f"{kind}（{org}）")
