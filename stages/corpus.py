@@ -1,6 +1,7 @@
 """Generate the embedded corpus: Japanese government-style budget, settlement and notice PDFs whose
-every number is known (truth.jsonl), plus a few deliberately broken files. It stands in for a
-ministry crawl so the whole pipeline runs offline and OCR/QA can be scored against exact truth."""
+every number is known (truth.jsonl), with charts, two-column pages and a few image-only scans,
+plus a few deliberately broken files and corpus_report.json. It stands in for a ministry crawl
+so the whole pipeline runs offline and OCR/QA can be scored against exact truth."""
 
 from pathlib import Path
 
@@ -16,7 +17,9 @@ def load_config(params: dict) -> CorpusConfig:
 
 
 def main(
-    out: Path = typer.Option(..., help="corpus folder: pdfs/, truth.jsonl, corrupt.jsonl"),
+    out: Path = typer.Option(
+        ..., help="corpus folder: pdfs/, truth.jsonl, corrupt.jsonl, corpus_report.json"
+    ),
     stage: str = typer.Option(
         None, envvar="DVC_STAGE", help="DVC stage whose declared params to read"
     ),
@@ -25,7 +28,8 @@ def main(
     summary = generate_corpus(cfg, out)
     typer.echo(
         f"corpus: {summary['documents']} documents, {summary['pages']} pages, "
-        f"{summary['bytes_per_page']:.0f} bytes/page, {summary['corrupt']} corrupt file(s) -> {out}"
+        f"{summary['bytes_per_page']:.0f} bytes/page, pages by kind {summary['page_kinds']}, "
+        f"{summary['corrupt']} corrupt file(s) -> {out}"
     )
 
 

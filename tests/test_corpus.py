@@ -18,13 +18,13 @@ from finstage.corpus.generate import (
     read_truth,
 )
 from finstage.corpus.layouts import fmt_int
-from finstage.pages.render import page_text
+from finstage.pages.render import group_lines, page_text
 
 from .conftest import repo_params
 from .repo_configs import repo_config, repo_section
 
 ROOT = Path(__file__).resolve().parents[1]
-BYTES_PER_PAGE_BOUND = 30_000  # the stated bound; generated pages are about 2 KB
+BYTES_PER_PAGE_BOUND = 30_000  # the stated bound; text pages are about 2 KB, scans about 20 KB
 
 
 def corpus_config(**changes) -> CorpusConfig:
@@ -46,6 +46,23 @@ def digests(folder: Path) -> dict[str, str]:
     }
 
 
+def reading_text(page: pymupdf.Page, info: dict) -> str:
+    """The page's lines in reading order: render's `page_text`, except that a two-column page is
+    read column by column (render merges side-by-side lines into one)."""
+    if "columns" not in info:
+        return page_text(page)
+    box = info["columns"]
+    words = page.get_text("words", sort=False)
+    band = [w for w in words if box["top"] <= (w[1] + w[3]) / 2 <= box["bottom"]]
+    parts = [
+        [w for w in words if (w[1] + w[3]) / 2 < box["top"]],
+        [w for w in band if w[0] < box["right_x"] - 1.0],
+        [w for w in band if w[0] >= box["right_x"] - 1.0],
+        [w for w in words if (w[1] + w[3]) / 2 > box["bottom"]],
+    ]
+    return "\n".join(line for part in parts for line in group_lines(part))
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
@@ -54,6 +71,9 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def test_same_params_give_byte_identical_files(corpus, tmp_path):
+    # every page kind is in the compared files: charts, two columns and scans are deterministic too
+    report = json.loads((corpus / "corpus_report.json").read_text())
+    assert all(report["page_kinds"].values()), report["page_kinds"]
     generate_corpus(
         corpus_config(seed=7, documents=12, corrupt=2), tmp_path / "again", progress=False
     )
@@ -96,23 +116,33 @@ def test_every_table_row_and_fact_is_in_the_text_layer(corpus):
     checked_rows = checked_facts = negatives = 0
     for record in truth:
         with pymupdf.open(corpus / record["file"]) as doc:
-            assert doc.page_count == record["pages"]
-            assert 1 <= record["pages"] <= 3
-            texts = [page_text(page) for page in doc]
-        assert record["fiscal_year"] in texts[0] and record["title"] in texts[0].split("\n")
+            assert doc.page_count == record["pages"] == len(record["page_info"])
+            # max_pages, plus one for a chart that does not fit on the last page
+            assert 1 <= record["pages"] <= 3 + 1
+            texts = [
+                reading_text(page, info)
+                for page, info in zip(doc, record["page_info"], strict=True)
+            ]
+        scanned = {info["page"] for info in record["page_info"] if info["scanned"]}
+        if 0 not in scanned:
+            assert record["fiscal_year"] in texts[0] and record["title"] in texts[0].split("\n")
         for table in record["tables"]:
-            for page in table["pages"]:
+            for page in set(table["pages"]) - scanned:
                 assert "（単位：百万円）" in texts[page].split("\n")
                 assert " ".join(table["columns"]) in texts[page].split("\n")
             *items, total = table["rows"]
             assert total["label"].endswith("合計")
             assert total["values"] == [sum(r["values"][i] for r in items) for i in range(3)]
             for row in table["rows"]:
+                if row["page"] in scanned:
+                    continue
                 line = " ".join([row["label"], *map(fmt_int, row["values"])])
                 assert line in texts[row["page"]].split("\n"), (record["doc_id"], line)
                 negatives += any(v < 0 for v in row["values"])
                 checked_rows += 1
         for fact in record["facts"]:
+            if fact["page"] in scanned:
+                continue
             lines = texts[fact["page"]].split("\n")
             assert fact["sentence"] in "".join(lines), (record["doc_id"], fact["sentence"])
             assert any(fact["text"] in line for line in lines), (record["doc_id"], fact["text"])
@@ -135,6 +165,7 @@ def test_long_tables_span_pages(tmp_path):
         max_pages=3,
         rows_per_page=4,
         corrupt=0,
+        scanned_pages=0,
     )
     generate_corpus(cfg, tmp_path, progress=False)
     for record in read_truth(tmp_path):
@@ -156,7 +187,9 @@ def test_corrupt_files_are_written_and_listed(corpus):
 
 def test_rerun_removes_stale_pdfs(tmp_path):
     generate_corpus(corpus_config(documents=4, corrupt=1), tmp_path, progress=False)
-    generate_corpus(corpus_config(documents=2, corrupt=0), tmp_path, progress=False)
+    generate_corpus(
+        corpus_config(documents=2, corrupt=0, scanned_pages=0), tmp_path, progress=False
+    )
     assert len(list((tmp_path / "pdfs").iterdir())) == 2
 
 
@@ -171,6 +204,12 @@ def test_rerun_removes_stale_pdfs(tmp_path):
         ({"corrupt": -1}, "corpus.corrupt"),
         ({"seed": "seven"}, "corpus.seed"),
         ({"documnets": 3}, "corpus.documnets"),
+        ({"charts_per_doc": 5}, "corpus.charts_per_doc"),
+        ({"charts_per_doc": -1}, "corpus.charts_per_doc"),
+        ({"two_column_share": 1.5}, "corpus.two_column_share"),
+        ({"fullwidth_share": -0.1}, "corpus.fullwidth_share"),
+        ({"scanned_pages": -1}, "corpus.scanned_pages"),
+        ({"documents": 2, "scanned_pages": 3}, "corpus.scanned_pages"),
     ],
 )
 def test_invalid_params_name_the_key(change, key):

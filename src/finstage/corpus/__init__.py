@@ -2,7 +2,8 @@
 polite fetcher that stores every file content-addressed and quarantines the bad ones.
 
 - `generate`: Japanese government-style budget, settlement and notice PDFs plus ``truth.jsonl``;
-  `layouts`, `vocabulary` and `pdfwriter` hold what the documents say and how pages are written.
+  `layouts`, `vocabulary` and `numerals` hold what the documents say, `pdfwriter`, `charts` and
+  `scan` how pages (text, charts, two columns, image-only scans) are written.
 - `manifest`: the ``data/sources.yaml`` format (local paths, directories, file:// and http(s) URLs).
 - `fetch`: copy/download, validate with PyMuPDF, deduplicate by sha256 into the PDF store
   (`finstage.pdfstore`); `httpclient` is the polite downloader, `fetchconfig` its params.

@@ -2,14 +2,25 @@
 
 Each layout draws its content from one ``random.Random``, writes the PDF page by page and returns
 the truth record of everything it printed (see `finstage.corpus.generate` for its format), so
-the numbers a question is asked about are known exactly.
+the numbers a question is asked about are known exactly. A `Style` adds what real ministry PDFs
+mix in: charts, two-column notice pages, a scanned last page, full-width digits.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+from dataclasses import dataclass
 from typing import Any
 
+from finstage.corpus.charts import Point, draw_chart
+from finstage.corpus.numerals import (
+    fiscal_year,
+    fullwidth,
+    random_amount,
+    random_date,
+    wareki,
+)
 from finstage.corpus.pdfwriter import PdfWriter
 from finstage.corpus.vocabulary import (
     COUNT_SUBJECTS,
@@ -25,16 +36,58 @@ from finstage.corpus.vocabulary import (
 )
 
 
+@dataclass(frozen=True)
+class Style:
+    """What a document mixes in besides its tables and prose (drawn per document)."""
+
+    charts: int  # charts to draw; one that does not fit goes on a page of its own
+    two_column: bool  # notice pages set in two columns (table documents ignore it)
+    scan: bool  # the last page becomes an image-only scan
+    fullwidth_share: float  # chance that a date or amount in prose is printed in full-width digits
+
+
+def _printed(rng: random.Random, style: Style, text: str) -> str:
+    return fullwidth(text) if rng.random() < style.fullwidth_share else text
+
+
+def _date_fact(
+    rng: random.Random, style: Style, date: dt.date, label: str, line: str, page: int
+) -> dict[str, Any]:
+    """The fact of a 和暦 date printed in ``line`` (where it says ``{date}``); the fact's
+    sentence is the line as printed."""
+    text = _printed(rng, style, wareki(date))
+    return _fact(line.format(date=text), label, date.isoformat(), "date", text, page)
+
+
+def _series(rng: random.Random, era: int, last: int | float, unit: str) -> list[Point]:
+    """Five fiscal years up to 令和``era``年度 ending at ``last``, each year within ±8%."""
+    values = [last]
+    for _ in range(4):
+        prev = values[0] / (1 + rng.uniform(-0.08, 0.08))
+        values.insert(0, round(prev, 1) if unit == "兆円" else max(1, int(round(prev))))
+    return [
+        (fiscal_year(era - 4 + k), v, f"{v:.1f}" if unit == "兆円" else f"{v:,}")
+        for k, v in enumerate(values)
+    ]
+
+
 def fmt_int(value: int) -> str:
     """Japanese government style: thousands commas, △ for negatives."""
     return f"△{-value:,}" if value < 0 else f"{value:,}"
 
 
 def table_document(
-    layout: str, rng: random.Random, pages: int, rows_per_page: int, era: int, org: str
+    layout: str,
+    rng: random.Random,
+    pages: int,
+    rows_per_page: int,
+    era: int,
+    org: str,
+    style: Style,
 ) -> tuple[dict, bytes]:
     """A budget or settlement table over about ``pages`` pages, its caption repeated with （続き）;
-    the last row is the total of the rows above it."""
+    the last row is the total of the rows above it. Its charts follow the table: the largest
+    items as horizontal bars, then the total over five years."""
     side = rng.choice(["歳入", "歳出"])
     fy = f"令和{era}年度"
     rpp = rows_per_page
@@ -57,9 +110,10 @@ def table_document(
         title = f"{fy} 一般会計{side}予算"
         columns = ["区分", "当初予算額", "補正後予算額", "増減額"]
         caption = f"第1表 {side}予算の内訳"
+        note = "補正後予算額は、第1次補正後の計数である。"
         intro = (
-            f"本資料は、{org}の{fy}一般会計{side}予算について、当初予算及び補正後予算の状況を"
-            f"取りまとめたものである。"
+            f"本資料は、{org}の{fy}一般会計{side}予算{{mark}}について、当初予算及び補正後予算の"
+            f"状況を取りまとめたものである。"
         )
         subject, diff_sentence = (
             f"補正後予算の{side}合計",
@@ -70,31 +124,37 @@ def table_document(
         title = f"{fy} 一般会計{side}決算"
         columns = ["区分", "予算額", "決算額", "差額"]
         caption = f"第1表 {side}決算の内訳"
-        intro = f"本資料は、{org}の{fy}一般会計{side}決算の概要を示したものである。"
+        note = "決算額は、出納整理期間終了後の確定値である。"
+        intro = f"本資料は、{org}の{fy}一般会計{side}決算{{mark}}の概要を示したものである。"
         subject, diff_sentence = f"{side}決算額の合計", "予算額に対する差額は{d}百万円となった。"
         diff_label = "予算額に対する差額"
 
     pct, up = percent(rng), rng.random() < 0.65
     direction = "増" if up else "減"
-    s_total = f"{subject}は、前年度比{pct:.1f}%{direction}の{totals[1]:,}百万円となった。"
-    s_diff = diff_sentence.format(d=fmt_int(totals[2]))
+    total_text = _printed(rng, style, f"{totals[1]:,}百万円")
+    diff_text = _printed(rng, style, f"{fmt_int(totals[2])}百万円")
+    s_total = f"{subject}は、前年度比{pct:.1f}%{direction}の{total_text}となった。"
+    s_diff = diff_sentence.replace("{d}百万円", diff_text)
+    date_fact = _date_fact(rng, style, random_date(rng, era), "公表日", "{date} 公表", 0)
     facts = [
-        _fact(s_total, subject, totals[1], "百万円", f"{totals[1]:,}百万円", 0),
+        date_fact,
+        _fact(s_total, subject, totals[1], "百万円", total_text, 0),
         _fact(
             s_total, f"{subject}の前年度比", pct if up else -pct, "%", f"{pct:.1f}%{direction}", 0
         ),
-        _fact(s_diff, diff_label, totals[2], "百万円", f"{fmt_int(totals[2])}百万円", 0),
+        _fact(s_diff, diff_label, totals[2], "百万円", diff_text, 0),
     ]
 
-    b = PdfWriter()
+    b = PdfWriter(header=f"{title}（{org}）")
     truth_rows = []
     for chunk_no in range(0, len(rows), rpp):
         chunk = rows[chunk_no : chunk_no + rpp]
         b.new_page()
         if chunk_no == 0:
             b.line(title, 15.0, "center", gap=24.0)
+            b.line(date_fact["sentence"], 10.0, "right", gap=15.0)
             b.line(org, 10.5, "right", gap=26.0)
-            b.paragraph(intro + s_total + s_diff)
+            b.paragraph(intro.format(mark=b.footnote(note)) + s_total + s_diff)
             b.line(caption, 11.0, gap=16.0)
         else:
             b.line(f"{caption}（続き）", 11.0, gap=16.0)
@@ -103,7 +163,23 @@ def table_document(
         truth_rows += [
             {"label": label, "values": list(vals), "page": b.index} for label, vals in chunk
         ]
-    data = b.finish({"title": title, "author": org, "subject": caption})
+    charts = []
+    source = f"出典：{org}調べ。"
+    for k in range(style.charts):
+        if k == 0:
+            top = sorted(rows[:-1], key=lambda r: -r[1][1])[:5]
+            points = [(label, vals[1], f"{vals[1]:,}") for label, vals in top]
+            chart_title = f"主な{side}の{columns[2]}"
+            charts.append(draw_chart(b, "bar", "horizontal", chart_title, "百万円", points, source))
+        else:
+            kind = rng.choice(["bar", "line"])
+            points = _series(rng, era, totals[1], "百万円")
+            chart_title = f"{side}{columns[2]}の推移"
+            charts.append(draw_chart(b, kind, "vertical", chart_title, "百万円", points, source))
+        b.y += 12.0
+    if style.scan:
+        b.scan(rng)
+    data, rotations = b.finish({"title": title, "author": org, "subject": caption})
     table = {
         "caption": caption,
         "columns": columns,
@@ -118,6 +194,8 @@ def table_document(
         "pages": b.index + 1,
         "tables": [table],
         "facts": facts,
+        "charts": charts,
+        "page_info": b.page_info(rotations),
     }
     return truth, data
 
@@ -136,37 +214,51 @@ def _fact(
 
 
 def _notice_sentences(
-    rng: random.Random, subjects: list[str], counts: list[str], page: int
+    rng: random.Random,
+    subjects: list[str],
+    counts: list[str],
+    page: int,
+    era: int,
+    style: Style,
 ) -> list[tuple[str, list[dict]]]:
-    """3–4 sentences for one section; each figure is recorded as a fact."""
+    """3–4 sentences for one section; each figure (and 和暦 date) is recorded as a fact."""
     out: list[tuple[str, list[dict]]] = []
     for _ in range(rng.randint(3, 4)):
-        kind = rng.choice(["A", "A", "B", "C", "D"])
+        kind = rng.choice(["A", "A", "B", "C", "D", "E"])
         if kind == "D" and not counts:
             kind = "A"
-        if kind in "ABC" and not subjects:
+        if kind in "ABCE" and not subjects:
             kind = "P"
-        if kind in ("A", "B"):
+        if kind in "ABCE":
             subject = subjects.pop()
-            amount, pct, up = rng.randint(12, 99_999), percent(rng), rng.random() < 0.6
+            amount, unit, a_text = random_amount(rng)
+            a_text = _printed(rng, style, a_text)
+        if kind in ("A", "B"):
+            pct, up = percent(rng), rng.random() < 0.6
             direction = "増" if up else "減"
-            a_text, p_text = f"{amount:,}億円", f"{pct:.1f}%{direction}"
+            p_text = f"{pct:.1f}%{direction}"
             if kind == "A":
                 s = f"{subject}は、前年度比{p_text}の{a_text}となりました。"
             else:
                 s = f"{subject}は{a_text}（前年度比{p_text}）となっています。"
             facts = [
-                _fact(s, subject, amount, "億円", a_text, page),
+                _fact(s, subject, amount, unit, a_text, page),
                 _fact(s, f"{subject}の前年度比", pct if up else -pct, "%", p_text, page),
             ]
         elif kind == "C":
-            subject = subjects.pop()
-            amount, share = rng.randint(12, 9_999), round(rng.uniform(1.0, 60.0), 1)
-            s = f"このうち{subject}は{amount:,}億円で、全体の{share:.1f}%を占めています。"
+            share = round(rng.uniform(1.0, 60.0), 1)
+            s = f"このうち{subject}は{a_text}で、全体の{share:.1f}%を占めています。"
             facts = [
-                _fact(s, subject, amount, "億円", f"{amount:,}億円", page),
+                _fact(s, subject, amount, unit, a_text, page),
                 _fact(s, f"{subject}の構成比", share, "%", f"{share:.1f}%", page),
             ]
+        elif kind == "E":
+            line = f"{{date}}現在の{subject}は{a_text}となっています。"
+            date_fact = _date_fact(
+                rng, style, random_date(rng, era + 1), f"{subject}の基準日", line, page
+            )
+            s = date_fact["sentence"]
+            facts = [date_fact, _fact(s, subject, amount, unit, a_text, page)]
         elif kind == "D":
             subject = counts.pop()
             n, d = rng.randint(20, 9_999), rng.randint(1, 999)
@@ -184,35 +276,82 @@ def _notice_sentences(
     return out
 
 
-def notice_document(rng: random.Random, pages: int, era: int, org: str) -> tuple[dict, bytes]:
-    """A press release or notice whose sentences carry the figures (no tables)."""
+def notice_document(
+    rng: random.Random, pages: int, era: int, org: str, style: Style
+) -> tuple[dict, bytes]:
+    """A press release or notice whose sentences carry the figures (no tables); in two columns
+    below the title block when ``style.two_column``; its charts show one subject over five
+    years, each after a page's sections."""
     kind = rng.choice(["報道発表", "お知らせ"])
     topic = rng.choice(TOPICS)
     title = f"令和{era}年度{org}{topic}について"
-    date = f"令和{era}年{rng.randint(1, 12)}月{rng.randint(1, 28)}日"
     subjects = rng.sample(SUBJECTS, len(SUBJECTS))
     counts = rng.sample(COUNT_SUBJECTS, len(COUNT_SUBJECTS))
-    facts: list[dict] = []
-    b = PdfWriter()
+    chart_subjects = rng.sample(SUBJECTS, style.charts)
+    date_fact = _date_fact(rng, style, random_date(rng, era), "発表日", f"{kind} {{date}}", 0)
+    facts: list[dict] = [date_fact]
+    charts: list[dict] = []
+    b = PdfWriter(header=f"{kind}（{org}）")
     section = 0
     headings = rng.sample(HEADINGS, len(HEADINGS))
     for p in range(pages):
         b.new_page()
         if p == 0:
             b.line(title, 14.0, "center", gap=22.0)
-            b.line(f"{kind} {date}", 10.0, "right", gap=15.0)
+            b.line(date_fact["sentence"], 10.0, "right", gap=15.0)
             b.line(org, 10.0, "right", gap=26.0)
-        for _ in range(rng.randint(1, 2)):
+        blocks: list[tuple[str, str]] = []
+        for _ in range(rng.randint(2, 3) if style.two_column else rng.randint(1, 2)):
             section += 1
-            b.line(f"{section}．{headings[(section - 1) % len(headings)]}", 11.5, gap=20.0)
-            sentences = _notice_sentences(rng, subjects, counts, p)
-            b.paragraph("".join(s for s, _ in sentences))
+            heading = f"{section}．{headings[(section - 1) % len(headings)]}"
+            if section == 1:
+                heading += b.footnote("計数は速報値であり、今後変更されることがある。")
+            sentences = _notice_sentences(rng, subjects, counts, b.index, era, style)
+            blocks += [("heading", heading), ("paragraph", "".join(s for s, _ in sentences))]
             facts += [f for _, fs in sentences for f in fs]
+        if style.two_column:
+            b.columns(blocks)
             b.y += 8.0
+        else:
+            for block_kind, text in blocks:
+                if block_kind == "heading":
+                    b.line(text, 11.5, gap=20.0)
+                else:
+                    b.paragraph(text)
+                    b.y += 8.0
+        for k in range(p, style.charts, pages):
+            subject = chart_subjects[k]
+            last, unit, _ = random_amount(rng)
+            points = _series(rng, era, last, unit)
+            chart_kind = rng.choice(["bar", "line"])
+            charts.append(
+                draw_chart(
+                    b,
+                    chart_kind,
+                    "vertical",
+                    f"{subject}の推移",
+                    unit,
+                    points,
+                    f"出典：{org}調べ。",
+                )
+            )
+            b.y += 12.0
         if p == pages - 1:
+            if not b.room(48.0):
+                b.new_page()
             b.y += 12.0
             b.line("（問い合わせ先）", 10.0)
             b.line(f"{org}総務課 内線{rng.randint(1000, 9999)}", 10.0)
-    data = b.finish({"title": title, "author": org, "subject": kind})
-    truth = {"title": title, "unit": None, "pages": b.index + 1, "tables": [], "facts": facts}
+    if style.scan:
+        b.scan(rng)
+    data, rotations = b.finish({"title": title, "author": org, "subject": kind})
+    truth = {
+        "title": title,
+        "unit": None,
+        "pages": b.index + 1,
+        "tables": [],
+        "facts": facts,
+        "charts": charts,
+        "page_info": b.page_info(rotations),
+    }
     return truth, data
