@@ -48,7 +48,7 @@ def store(tmp_path_factory) -> Path:
     corpus = repo_config(CorpusConfig, "corpus", seed=5, documents=6, corrupt=2)
     generate_corpus(corpus, root / "corpus", progress=False)
     (root / "sources.yaml").write_text("version: 1\nsources:\n  - path: corpus/pdfs\n")
-    fetch_cfg = repo_config(FetchConfig, "fetch")
+    fetch_cfg = repo_config(FetchConfig, "fetch", cache_dir=str(root / "fetch-cache"))
     fetch(root / "sources.yaml", root / "store", fetch_cfg, base_dir=root, progress=False)
     return root
 
@@ -71,24 +71,31 @@ def test_group_lines_joins_words_on_one_baseline():
 def test_render_writes_every_valid_page(store, tmp_path):
     report = render_store(store / "store", tmp_path, render_config(), progress=False)
     truth = read_truth(store / "corpus")
-    total_pages = sum(r["pages"] for r in truth)
+    # the truncated "broken" file is rebuilt by MuPDF and stored repaired: its pages count too
+    [repaired] = read_index(store / "store", statuses=["stored-repaired"])
+    total_pages = sum(r["pages"] for r in truth) + repaired["pages_kept"]
+    scanned = [
+        page_id(r["sha256"], i) for r in truth for i, p in enumerate(r["page_info"]) if p["scanned"]
+    ]
     views = report.pop("views")
     assert (views["per_page"], views["grid"]) == (1, None)
-    assert views["body_char_height"]["pages_measured"] == total_pages
+    assert views["body_char_height"]["pages_measured"] == total_pages - len(scanned)
     assert "tile" not in views["body_char_height"]
+    unusable = report.pop("unusable_text")
+    assert sorted(u["page_id"] for u in unusable) == sorted(scanned) and len(scanned) == 3
     assert report == {
-        "documents": 6,
+        "documents": 7,
         "pages": total_pages,
         "failed_pages": 0,
         "failed_documents": 0,
         "near_duplicate_pages": 0,
-        "unusable_text_pages": 0,
-        "text_issues": {},
+        "unusable_text_pages": len(scanned),  # scans: no text layer to take targets from
+        "text_issues": {"empty": len(scanned)},
         "failures": [],
         "near_duplicates": [],
-        "unusable_text": [],
     }
-    assert json.loads((tmp_path / "render_report.json").read_text()) == {**report, "views": views}
+    written = json.loads((tmp_path / "render_report.json").read_text())
+    assert written == {**report, "views": views, "unusable_text": unusable}
 
     pages = PageStore(tmp_path)
     assert len(pages) == total_pages
@@ -122,7 +129,7 @@ def test_render_writes_every_valid_page(store, tmp_path):
 def test_quarantined_files_are_not_rendered(store, tmp_path):
     render_store(store / "store", tmp_path, render_config(), progress=False)
     quarantined = {r["sha256"] for r in read_index(store / "store", statuses=["quarantined"])}
-    assert len(quarantined) == 2
+    assert len(quarantined) == 1  # the HTML error page; the truncated file is repaired
     assert not {p["doc_sha256"] for p in PageStore(tmp_path)} & quarantined
 
 

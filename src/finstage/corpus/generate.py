@@ -33,8 +33,9 @@ Outputs under ``out``:
   Page numbers are 0-based, like ``page_index`` in the page store. The last table row is the
   total (label ending in 合計) and equals the sum of the rows above it. Rows, facts and charts on
   a scanned page are still listed: the page shows them, only its text layer is gone.
-- ``corrupt.jsonl``: the deliberately broken files (``corrupt: N``) — alternately a truncated PDF
-  and an HTML error page saved as ``.pdf`` — so the fetch stage's quarantine is exercised.
+- ``corrupt.jsonl``: the deliberately broken files (``corrupt: N``) — alternately a truncated copy
+  of the first PDF (MuPDF rebuilds what is left: fetch stores it as ``stored-repaired``) and an
+  HTML error page saved as ``.pdf`` (quarantined) — so both paths are exercised every run.
 - ``corpus_report.json``: documents, pages, bytes per page (mean over the corpus; max and mean
   of each page's own streams) and how many pages hold each kind of content.
 
