@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # loaded by the functions that use it: importing this module 
 from PIL import Image
 
 from finstage.config import require
+from finstage.pages.columns import Word, reading_order
 from finstage.pages.legibility import summarise
 from finstage.pages.textlayer import text_issue
 from finstage.pages.tiles import TileConfig, render_tiles, view_heights
@@ -146,23 +147,26 @@ class RenderConfig:
 
 
 def group_lines(words: list[tuple], tolerance: float = 0.5) -> list[str]:
-    """Visual lines from PyMuPDF words ``(x0, y0, x1, y1, text, ...)``, top to bottom."""
+    """Visual lines from PyMuPDF words ``(x0, y0, x1, y1, text, ...)``, top to bottom, a
+    two-column region's left column before its right (`finstage.pages.columns`)."""
     items = sorted(
-        ((w[1] + w[3]) / 2, max(w[3] - w[1], 1e-3), w[0], w[4]) for w in words if w[4].strip()
-    )
-    lines: list[list[tuple]] = []
+        (Word(w[0], w[2], (w[1] + w[3]) / 2, max(w[3] - w[1], 1e-3), w[4]) for w in words
+         if w[4].strip()),
+        key=lambda w: (w.y, w.height, w.x0, w.text),
+    )  # fmt: skip
+    lines: list[list[Word]] = []
     centre = height = 0.0
-    for item in items:
-        yc, h = item[0], item[1]
-        if lines and abs(yc - centre) <= tolerance * min(h, height):
+    for word in items:
+        if lines and abs(word.y - centre) <= tolerance * min(word.height, height):
             line = lines[-1]
-            line.append(item)
-            centre = sum(i[0] for i in line) / len(line)
-            height = min(height, h)
+            line.append(word)
+            centre = sum(w.y for w in line) / len(line)
+            height = min(height, word.height)
         else:
-            lines.append([item])
-            centre, height = yc, h
-    return [" ".join(i[3] for i in sorted(line, key=lambda i: i[2])) for line in lines]
+            lines.append([word])
+            centre, height = word.y, word.height
+    ordered = reading_order([sorted(line, key=lambda w: w.x0) for line in lines])
+    return [" ".join(w.text for w in line) for line in ordered]
 
 
 def page_text(page: pymupdf.Page, tolerance: float = 0.5) -> str:
