@@ -81,7 +81,7 @@ def vqa_candidates(pt: PageText) -> dict[str, list[_Extract]]:
         kinds["unit"].append(
             _Extract(
                 "unit",
-                "このページの表の金額の単位は何ですか。",
+                "このページの図表の金額の単位は何ですか。",
                 pt.unit,
                 pt.lines[pt.unit_idx],
                 (pt.unit_idx,),
