@@ -1,0 +1,270 @@
+"""The Scrapy crawl behind fetch, against loopback sites: discovery by a seed's patterns and
+depth, robots.txt and its Crawl-delay, retries that wait, failures recorded with their tries,
+the host fence on redirects, the byte limit, and reruns that download only what is new."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from finstage.corpus.crawl import CrawlError, crawl
+from finstage.corpus.fetch import fetch
+from finstage.corpus.manifest import Source
+from finstage.pdfstore import read_index
+
+from .crawl_site import Site, page, redirect, status
+from .test_fetch import fetch_config, pdf, write_manifest
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    s = Site()
+    yield s
+    s.close()
+
+
+def config(tmp_path: Path, **changes):
+    base = dict(
+        allowed_hosts=["127.0.0.1"],
+        timeout_s=5.0,
+        deadline_s=30.0,
+        retries=0,
+        backoff_s=0.05,
+        max_backoff_s=2.0,
+        delay_s=0.0,
+        max_bytes=30_000,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    return fetch_config(**{**base, **changes})
+
+
+def run(tmp_path: Path, sources: list[Source], **changes) -> dict[str, dict]:
+    cfg = config(tmp_path, **changes)
+    rows = crawl(sources, cfg, Path(cfg.cache_dir), progress=False)
+    assert [(r["entry"], r["url"]) for r in rows] == sorted((r["entry"], r["url"]) for r in rows)
+    return {r["url"]: r for r in rows}
+
+
+def seed(url: str, entry: int = 0, **kw) -> Source:
+    return Source(entry, "seed", url, "PDL1.0", "金融庁", **kw)
+
+
+def listed(url: str, entry: int = 0) -> Source:
+    return Source(entry, "http", url, "PDL1.0", "財務省")
+
+
+def test_seed_links_are_followed_by_allow_deny_and_depth(site, tmp_path):
+    """depth 2: a PDF on the seed (1) and on a page it links (2) are fetched, one a page
+    further (3) is not; a denied link and another site's link are never requested."""
+    site.routes = {
+        "/fin/index.html": page(
+            ("/fin/a.pdf", "予算の概要"),
+            ("/fin/sub/list.html", "一覧"),
+            ("/fin/shiken/q.pdf", "試験問題"),
+            ("/other/b.pdf", "他部局"),
+            (site.url("/fin/c.pdf", host="localhost"), "別ホスト"),
+        ),
+        "/fin/sub/list.html": page(("/fin/sub/b.pdf", "決算"), ("/fin/sub/deeper.html", "more")),
+        "/fin/sub/deeper.html": page(("/fin/sub/deep.pdf", "深い")),
+        "/fin/a.pdf": pdf(0),
+        "/fin/sub/b.pdf": pdf(1),
+        "/fin/sub/deep.pdf": pdf(2),
+        "/fin/shiken/q.pdf": pdf(3),
+        "/other/b.pdf": pdf(4),
+    }
+    index = site.url("/fin/index.html")
+    rows = run(
+        tmp_path,
+        [
+            seed(index, allow=(r"/fin/",), deny=(r"/shiken/",), depth=2),
+            listed(site.url("/x.pdf"), 1),
+        ],
+    )
+    assert set(rows) == {site.url(p) for p in ("/fin/a.pdf", "/fin/sub/b.pdf", "/x.pdf")}
+    a, b = rows[site.url("/fin/a.pdf")], rows[site.url("/fin/sub/b.pdf")]
+    assert (a["source_page"], a["anchor"], a["entry"], a["org"]) == (
+        index,
+        "予算の概要",
+        0,
+        "金融庁",
+    )
+    assert b["source_page"] == site.url("/fin/sub/list.html") and b["anchor"] == "決算"
+    assert a["status"] == 200 and a["failure"] is None and Path(a["body"]).read_bytes() == pdf(0)
+    assert a["sha256"] == Path(a["body"]).name and a["bytes"] == len(pdf(0))
+    assert len(site.gets("/fin/sub/deeper.html")) == 1  # depth 2: read for links, which are at 3
+    for never in ("/fin/sub/deep.pdf", "/fin/shiken/q.pdf", "/other/b.pdf"):
+        assert site.gets(never) == []
+    assert not [h for h in site.hits if h.host == "localhost"]
+    missing = rows[site.url("/x.pdf")]  # a listed URL: no page, no anchor, its HTTP failure
+    assert missing["source_page"] is None and missing["anchor"] is None and missing["entry"] == 1
+    assert missing["failure"].startswith("HTTP 404") and missing["body"] is None
+
+
+def test_robots_disallow_and_crawl_delay(site, tmp_path):
+    site.robots = "User-agent: *\nDisallow: /private/\nCrawl-delay: 0.3\n"
+    site.routes = {"/a.pdf": pdf(0), "/b.pdf": pdf(1), "/private/c.pdf": pdf(2)}
+    rows = run(tmp_path, [listed(site.url(p)) for p in ("/a.pdf", "/b.pdf", "/private/c.pdf")])
+    assert "robots.txt" in rows[site.url("/private/c.pdf")]["failure"]
+    assert site.gets("/private/c.pdf") == []
+    starts = sorted(h.at for h in site.hits if h.path in ("/a.pdf", "/b.pdf"))
+    assert len(starts) == 2 and starts[1] - starts[0] >= 0.28  # Scrapy alone would not wait
+
+
+def test_unreadable_robots_allows_nothing(site, tmp_path):
+    site.routes = {"/robots.txt": status(503), "/a.pdf": pdf(0)}
+    rows = run(tmp_path, [listed(site.url("/a.pdf"))])
+    assert "robots.txt" in rows[site.url("/a.pdf")]["failure"] and site.gets("/a.pdf") == []
+
+
+def test_429_retry_after_is_honoured_then_500_gives_up(site, tmp_path):
+    calls = []
+
+    def busy_once(handler) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            return status(429, {"Retry-After": "1"})(handler)
+        return handler.reply(pdf(0), "application/pdf")
+
+    site.routes = {"/busy.pdf": busy_once, "/down.pdf": status(500)}
+    rows = run(tmp_path, [listed(site.url("/busy.pdf")), listed(site.url("/down.pdf"))], retries=2)
+    busy = site.gets("/busy.pdf")
+    assert [h.status for h in busy] == [429, 200] and busy[1].at - busy[0].at >= 0.95
+    assert rows[site.url("/busy.pdf")]["tries"] == 2 and rows[site.url("/busy.pdf")]["sha256"]
+    down = rows[site.url("/down.pdf")]
+    assert down["failure"].startswith("HTTP 500") and down["tries"] == 3
+    tries = site.gets("/down.pdf")
+    gaps = [b.at - a.at for a, b in zip(tries, tries[1:], strict=False)]
+    assert len(gaps) == 2 and gaps[0] >= 0.04 and gaps[1] >= 0.09  # backoff 0.05 s, doubling
+
+
+def test_timeout_redirect_off_the_allowlist_and_oversized_bodies(site, tmp_path):
+    """A response held past timeout_s fails; a redirect to a host not allowed is refused before
+    that host is contacted; a body over max_bytes, announced or streamed, is dropped and no
+    byte of it is kept anywhere under the cache."""
+    other = Site(bind="127.0.0.2")
+    other.routes = {"/x.pdf": pdf(1)}
+    marker = b"OVERSIZED-BODY-MARKER"
+
+    def slow(handler) -> None:
+        time.sleep(1.5)
+        handler.reply(pdf(0), "application/pdf")
+
+    def streamed(handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/pdf")
+        handler.end_headers()  # no Content-Length: the limit must hold while streaming
+        try:
+            for _ in range(20):
+                handler.wfile.write(marker * 200)
+        except OSError:
+            pass
+
+    site.routes = {
+        "/slow.pdf": slow,
+        "/away.pdf": redirect(other.url("/x.pdf")),
+        "/big.pdf": b"%PDF-1.7\n" + marker * 2000 + b"\n%%EOF\n",
+        "/stream.pdf": streamed,
+    }
+    try:
+        start = time.monotonic()
+        rows = run(
+            tmp_path,
+            [listed(site.url(p)) for p in ("/slow.pdf", "/away.pdf", "/big.pdf", "/stream.pdf")],
+            timeout_s=0.5,
+        )
+        assert time.monotonic() - start < 8
+    finally:
+        other.close()
+    assert rows[site.url("/slow.pdf")]["failure"].startswith("timeout")
+    away = rows[site.url("/away.pdf")]["failure"]
+    assert "not in fetch.allowed_hosts" in away and "127.0.0.2" in away
+    assert other.hits == []  # not even its robots.txt
+    for path in ("/big.pdf", "/stream.pdf"):
+        assert rows[site.url(path)]["failure"].startswith("too large"), path
+    for f in (tmp_path / "cache").rglob("*"):
+        assert not f.is_file() or marker not in f.read_bytes(), f
+
+
+def test_html_served_as_pdf_is_returned_and_quarantined_by_fetch(site, tmp_path):
+    site.routes = {"/report.pdf": page(("/x", "ログイン"))}
+    manifest = write_manifest(tmp_path / "m.yaml", [{"url": site.url("/report.pdf")}])
+    report = fetch(
+        manifest, tmp_path / "store", config(tmp_path), base_dir=tmp_path, progress=False
+    )
+    assert report["quarantined"] == 1 and report["reasons"] == {"not a PDF": 1}
+    (row,) = read_index(tmp_path / "store", status=None)
+    info = row["sources"][0]
+    assert info["content_type"].startswith("text/html") and info["http_status"] == 200
+    assert info["url"] == info["final_url"] == site.url("/report.pdf") and info["retrieved_at"]
+
+
+def test_rerun_after_a_kill_downloads_only_what_is_new(site, tmp_path):
+    """SIGKILL the crawl child once some PDFs are in the cache: the rerun asks for those
+    conditionally (answered 304, never sent whole again) and downloads only the rest; a third
+    run with one more URL in the manifest downloads that one alone."""
+    names = [f"/r/{i}.pdf" for i in range(8)]
+
+    def slow_pdf(i: int):
+        def route(handler) -> None:
+            time.sleep(0.15)
+            body = pdf(i)
+            if handler.headers.get("If-None-Match") == f'"v{i}"':
+                return status(304, {"ETag": f'"v{i}"'})(handler)
+            handler.reply(body, "application/pdf", f'"v{i}"')
+
+        return route
+
+    site.routes = {"/r/index.html": page(*[(n, n) for n in names])}
+    site.routes.update({n: slow_pdf(i) for i, n in enumerate(names)})
+    sources = [seed(site.url("/r/index.html"), depth=1)]
+    cache = tmp_path / "cache"
+    failed: list[BaseException] = []
+
+    def first_run() -> None:
+        try:
+            run(tmp_path, sources)
+        except CrawlError as err:
+            failed.append(err)
+
+    thread = threading.Thread(target=first_run)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(list(cache.glob("urls/*/*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(int((cache / "crawl.pid").read_text()), signal.SIGKILL)
+    thread.join(30)
+    assert failed and "killed by signal 9" in str(failed[0])
+    before = {h.path for h in site.hits if h.status == 200 and h.path.endswith(".pdf")}
+    assert 3 <= len(before) < len(names)
+    site.hits.clear()
+
+    rows = run(tmp_path, sources)
+    assert len(rows) == len(names) and all(r["failure"] is None for r in rows.values())
+    for name in names:
+        full, cond = site.full_gets(name), len(site.gets(name, 304))
+        # downloaded before the kill (and recorded): only revalidated; the rest: one download
+        assert (full, cond) == (
+            (0, 1) if name in before and _cached(cache, site.url(name)) else (1, 0)
+        ), name
+
+    site.hits.clear()
+    site.routes["/r/new.pdf"] = pdf(20)
+    again = run(tmp_path, [*sources, listed(site.url("/r/new.pdf"), 1)])
+    assert [p for p in names + ["/r/new.pdf"] if site.full_gets(p)] == ["/r/new.pdf"]
+    assert all(len(site.gets(n, 304)) == 1 for n in names)  # conditional, answered 304
+    for url, row in rows.items():  # identical provenance for the unchanged files
+        assert again[url] == row
+    assert not (cache / "job").exists()  # a finished crawl clears its JOBDIR
+
+
+def _cached(cache: Path, url: str) -> bool:
+    import hashlib
+
+    h = hashlib.sha256(url.encode()).hexdigest()
+    return (cache / "urls" / h[:2] / f"{h}.json").is_file()
