@@ -78,7 +78,9 @@ class PdfSpider(CrawlSpider):
                 yield Request(source.location, meta=meta, errback=self._seed_failed)
             else:
                 self._found(source.location, source.entry, None, None)
-                yield self._pdf_request(source.location)
+                request = self._pdf_request(source.location)
+                if request is not None:
+                    yield request
 
     def _for_seed(self, i: int) -> Any:
         """The rule's filter: only links found under seed ``i``, on an allowed host, within
@@ -111,13 +113,21 @@ class PdfSpider(CrawlSpider):
         if old is None or key < [old[0], old[1] or "", old[2] or ""]:
             self.found[url] = [entry, page, anchor]
 
-    def _pdf_request(self, url: str) -> Request:
+    def _pdf_request(self, url: str) -> Request | None:
+        """The download of ``url``, once per crawl. Deduplicated here, not by Scrapy's filter
+        (``dont_filter``, which its redirects inherit): a redirect to a URL that was also
+        requested directly must still be followed, or its row would get no answer."""
+        requested = self.state.setdefault("requested", set())
+        if url in requested:
+            return None
+        requested.add(url)
         return Request(
             url,
             callback=self.parse_pdf,
             errback=self.pdf_failed,
             headers=self.cache.conditional_headers(url),
             meta={"pdf": url, "handle_httpstatus_list": [304]},
+            dont_filter=True,
         )
 
     def parse_pdf(self, response: Response) -> Iterator[Any]:
