@@ -204,25 +204,26 @@ def test_html_served_as_pdf_is_returned_and_quarantined_by_fetch(site, tmp_path)
     assert info["url"] == info["final_url"] == site.url("/report.pdf") and info["retrieved_at"]
 
 
-def test_rerun_after_a_kill_downloads_only_what_is_new(site, tmp_path):
-    """SIGKILL the crawl child once some PDFs are in the cache: the rerun asks for those
-    conditionally (answered 304, never sent whole again) and downloads only the rest; a third
-    run with one more URL in the manifest downloads that one alone."""
-    names = [f"/r/{i}.pdf" for i in range(8)]
+def slow_pdfs(site: Site, count: int, wait: float = 0.15) -> list[str]:
+    """``count`` PDFs linked from /r/index.html, each answered after ``wait`` s (ETag v<i>)."""
+    names = [f"/r/{i}.pdf" for i in range(count)]
 
     def slow_pdf(i: int):
         def route(handler) -> None:
-            time.sleep(0.15)
-            body = pdf(i)
+            time.sleep(wait)
             if handler.headers.get("If-None-Match") == f'"v{i}"':
                 return status(304, {"ETag": f'"v{i}"'})(handler)
-            handler.reply(body, "application/pdf", f'"v{i}"')
+            handler.reply(pdf(i), "application/pdf", f'"v{i}"')
 
         return route
 
     site.routes = {"/r/index.html": page(*[(n, n) for n in names])}
     site.routes.update({n: slow_pdf(i) for i, n in enumerate(names)})
-    sources = [seed(site.url("/r/index.html"), depth=1)]
+    return names
+
+
+def interrupt(tmp_path: Path, sources: list[Source], sig: int, after: int) -> str:
+    """Run a crawl, send its child ``sig`` once ``after`` PDFs are in the cache; the error."""
     cache = tmp_path / "cache"
     failed: list[BaseException] = []
 
@@ -235,32 +236,81 @@ def test_rerun_after_a_kill_downloads_only_what_is_new(site, tmp_path):
     thread = threading.Thread(target=first_run)
     thread.start()
     deadline = time.monotonic() + 30
-    while len(list(cache.glob("urls/*/*.json"))) < 3 and time.monotonic() < deadline:
+    while len(list(cache.glob("urls/*/*.json"))) < after and time.monotonic() < deadline:
         time.sleep(0.02)
-    os.kill(int((cache / "crawl.pid").read_text()), signal.SIGKILL)
+    os.kill(int((cache / "crawl.pid").read_text()), sig)
     thread.join(30)
-    assert failed and "killed by signal 9" in str(failed[0])
-    before = {h.path for h in site.hits if h.status == 200 and h.path.endswith(".pdf")}
-    assert 3 <= len(before) < len(names)
+    assert failed, "the crawl finished before it could be interrupted"
+    return str(failed[0])
+
+
+def test_rerun_after_a_kill_downloads_only_what_is_new(site, tmp_path):
+    """SIGKILL the crawl child once some PDFs are in the cache: the rerun asks for those
+    conditionally (answered 304, never sent whole again) and downloads only the rest; a third
+    run with one more URL in the manifest downloads that one alone."""
+    names = slow_pdfs(site, 8)
+    sources = [seed(site.url("/r/index.html"), depth=1)]
+    cache = tmp_path / "cache"
+    assert "killed by signal 9" in interrupt(tmp_path, sources, signal.SIGKILL, 3)
+    cached = {n for n in names if _cached(cache, site.url(n))}
+    assert 3 <= len(cached) < len(names)
     site.hits.clear()
 
     rows = run(tmp_path, sources)
     assert len(rows) == len(names) and all(r["failure"] is None for r in rows.values())
-    for name in names:
-        full, cond = site.full_gets(name), len(site.gets(name, 304))
-        # downloaded before the kill (and recorded): only revalidated; the rest: one download
-        assert (full, cond) == (
-            (0, 1) if name in before and _cached(cache, site.url(name)) else (1, 0)
-        ), name
+    for name in names:  # cached before the kill: only revalidated; the rest: one download
+        expected = (0, 1) if name in cached else (1, 0)
+        assert (site.full_gets(name), len(site.gets(name, 304))) == expected, name
 
     site.hits.clear()
     site.routes["/r/new.pdf"] = pdf(20)
     again = run(tmp_path, [*sources, listed(site.url("/r/new.pdf"), 1)])
-    assert [p for p in names + ["/r/new.pdf"] if site.full_gets(p)] == ["/r/new.pdf"]
+    assert [p for p in [*names, "/r/new.pdf"] if site.full_gets(p)] == ["/r/new.pdf"]
     assert all(len(site.gets(n, 304)) == 1 for n in names)  # conditional, answered 304
     for url, row in rows.items():  # identical provenance for the unchanged files
         assert again[url] == row
     assert not (cache / "job").exists()  # a finished crawl clears its JOBDIR
+
+
+def test_graceful_stop_resumes_from_the_jobdir(site, tmp_path):
+    """SIGTERM: Scrapy finishes the requests it holds (up to CONCURRENT_REQUESTS, 16), keeps the
+    rest in its JOBDIR and stops; the next run resumes it, so the seed page is not read again
+    and a PDF answered before the stop is not asked for at all."""
+    names = slow_pdfs(site, 24, wait=0.05)
+    sources = [seed(site.url("/r/index.html"), depth=1)]
+    cache = tmp_path / "cache"
+    assert "exited with status 3" in interrupt(tmp_path, sources, signal.SIGTERM, 2)
+    assert (cache / "job" / "paused").is_file()
+    cached = {n for n in names if _cached(cache, site.url(n))}
+    assert 2 <= len(cached) < len(names)
+    site.hits.clear()
+
+    rows = run(tmp_path, sources)
+    assert len(rows) == len(names) and all(r["failure"] is None for r in rows.values())
+    assert site.gets("/r/index.html") == []
+    for name in names:
+        assert len(site.gets(name)) == (0 if name in cached else 1), name
+    assert not (cache / "job").exists()
+
+
+def test_agencies_preset_manifest_passes_the_paper_hosts_and_denies_exam_pages():
+    import re
+
+    import yaml
+
+    from finstage.corpus.manifest import check_hosts, load_manifest
+
+    root = Path(__file__).resolve().parents[1]
+    sources = load_manifest(root / "presets" / "manifests" / "agencies.yaml")
+    hosts = yaml.safe_load((root / "presets" / "paper.yaml").read_text())["fetch"]
+    check_hosts(sources, hosts["allowed_hosts"], "agencies.yaml")
+    assert {s.kind for s in sources} == {"seed"}
+    for source in sources:
+        allowed = [p for p in source.allow if re.search(p, source.location)]
+        assert allowed, f"{source.location} is outside its own allow patterns"
+        for kept_out in ("/cpaaob/kouninkaikeishi-shiken/a.pdf", "/search/edinet/b.pdf"):
+            url = source.location.rsplit("/", 1)[0] + kept_out
+            assert any(re.search(p, url) for p in source.deny), url
 
 
 def _cached(cache: Path, url: str) -> bool:

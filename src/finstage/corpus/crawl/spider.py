@@ -14,18 +14,23 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
-from scrapy.linkextractors import LinkExtractor
+from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.spiders import CrawlSpider, Rule
+from scrapy.utils.url import url_has_any_extension
 from twisted.python.failure import Failure
 
 from finstage.corpus.crawl import PROGRESS
 from finstage.corpus.crawl.cache import UrlCache
 from finstage.corpus.manifest import Source
 from finstage.corpus.origin import RefusedUrl, check_url
+
+# links never read as pages (spreadsheets, archives, images, media): Scrapy's own list, which
+# the extractor is told to skip (it also holds .pdf), applied here to everything but PDFs
+NOT_PAGES = {f".{ext}" for ext in IGNORED_EXTENSIONS if ext != "pdf"}
 
 
 def is_pdf(url: str) -> bool:
@@ -51,6 +56,8 @@ class PdfSpider(CrawlSpider):
             Rule(
                 # deny_extensions=[]: Scrapy's default skips .pdf links, the very ones we want
                 LinkExtractor(allow=s.allow, deny=s.deny, deny_extensions=[]),
+                callback=self._page_done,
+                errback=self._page_failed,
                 follow=True,
                 process_request=self._for_seed(i),
             )
@@ -59,8 +66,21 @@ class PdfSpider(CrawlSpider):
         ]
         super().__init__(**kwargs)
 
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> PdfSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._reached, signal=signals.request_reached_downloader)
+        return spider
+
     # state: saved in JOBDIR by Scrapy's SpiderState on a graceful stop, so a resumed crawl
     # still reports what the stopped one found and downloaded
+    @property
+    def in_flight(self) -> dict[str, dict[str, Any]]:
+        """Requests handed to the downloader and not answered yet (key: `_key`) -> their meta.
+        A graceful stop drops these (the queue on disk holds only those not started), so a
+        resumed crawl sends them again."""
+        return self.state.setdefault("in_flight", {})
+
     @property
     def found(self) -> dict[str, list[Any]]:
         """PDF URL -> [entry, source_page, anchor] (the smallest seen)."""
@@ -72,6 +92,8 @@ class PdfSpider(CrawlSpider):
         return self.state.setdefault("outcomes", {})
 
     async def start(self) -> AsyncIterator[Request]:
+        for key, meta in list(self.in_flight.items()):  # left by a stopped crawl
+            yield self._again(key, meta)
         for i, source in enumerate(self.sources):
             if source.kind == "seed":
                 meta = {"seed": i, "depth": 0}
@@ -81,6 +103,44 @@ class PdfSpider(CrawlSpider):
                 request = self._pdf_request(source.location)
                 if request is not None:
                     yield request
+
+    def _again(self, key: str, meta: dict[str, Any]) -> Request:
+        if "pdf" in meta:
+            return Request(
+                key,
+                callback=self.parse_pdf,
+                errback=self.pdf_failed,
+                headers=self.cache.conditional_headers(key),
+                meta={**meta, "handle_httpstatus_list": [304]},
+                dont_filter=True,
+            )
+        if "rule" in meta:  # a page found under a seed
+            return Request(
+                key, callback=self._callback, errback=self._errback, meta=meta, dont_filter=True
+            )
+        return Request(key, meta=meta, errback=self._seed_failed, dont_filter=True)
+
+    def _reached(self, request: Request, spider: Any) -> None:
+        if not request.meta.get("dont_obey_robotstxt"):  # robots.txt is the middleware's
+            meta = {
+                k: request.meta[k] for k in ("pdf", "seed", "rule", "depth") if k in request.meta
+            }
+            self.in_flight[_key(request)] = meta
+
+    def _landed(self, request: Request) -> None:
+        self.in_flight.pop(_key(request), None)
+
+    def parse_start_url(self, response: Response, **kwargs: Any) -> Any:
+        self._landed(response.request)
+        return ()
+
+    def _page_done(self, response: Response) -> Any:
+        self._landed(response.request)
+        return ()
+
+    def _page_failed(self, failure: Failure) -> None:
+        self._landed(failure.request)  # type: ignore[attr-defined]
+        self.logger.warning("page %s failed: %s", failure.request.url, describe(failure))  # type: ignore[attr-defined]
 
     def _for_seed(self, i: int) -> Any:
         """The rule's filter: only links found under seed ``i``, on an allowed host, within
@@ -103,6 +163,8 @@ class PdfSpider(CrawlSpider):
             if is_pdf(url):
                 self._found(url, seed.entry, response.url, anchor)
                 return self._pdf_request(url)
+            if url_has_any_extension(url, NOT_PAGES):
+                return None
             return request.replace(url=url, meta={**request.meta, "seed": i})
 
         return process
@@ -131,6 +193,7 @@ class PdfSpider(CrawlSpider):
         )
 
     def parse_pdf(self, response: Response) -> Iterator[Any]:
+        self._landed(response.request)
         url = response.meta["pdf"]
         tries = response.meta.get("retry_times", 0) + 1
         if response.status == 304:
@@ -156,6 +219,7 @@ class PdfSpider(CrawlSpider):
 
     def pdf_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
+        self._landed(request)
         self._done(
             request.meta["pdf"],
             {"failure": describe(failure), "tries": request.meta.get("retry_times", 0) + 1},
@@ -163,12 +227,18 @@ class PdfSpider(CrawlSpider):
 
     def _seed_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
+        self._landed(request)
         self.logger.warning("seed page %s failed: %s", request.url, describe(failure))
         self.state.setdefault("seed_failures", {})[request.url] = describe(failure)
 
     def _done(self, url: str, outcome: dict[str, Any]) -> None:
         self.outcomes[url] = outcome
         print(PROGRESS, flush=True, file=sys.stdout)
+
+
+def _key(request: Request) -> str:
+    """A request's identity across retries and redirects: the PDF URL or the first hop."""
+    return request.meta.get("pdf") or (request.meta.get("redirect_urls") or [request.url])[0]
 
 
 def describe(failure: Failure) -> str:
