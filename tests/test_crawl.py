@@ -318,3 +318,28 @@ def _cached(cache: Path, url: str) -> bool:
 
     h = hashlib.sha256(url.encode()).hexdigest()
     return (cache / "urls" / h[:2] / f"{h}.json").is_file()
+
+
+def test_public_suffix_lookups_never_touch_the_network(monkeypatch):
+    """Cookies are off, so Scrapy should never ask tldextract; if anything does, the child's
+    patched extractor answers from the bundled list, with sockets unusable."""
+    import socket
+
+    from scrapy.downloadermiddlewares import cookies
+
+    from finstage.corpus.crawl.__main__ import offline_public_suffixes
+    from finstage.corpus.crawl.settings import scrapy_settings
+
+    assert (
+        scrapy_settings(config(Path("/unused")), Path("/unused"), "WARNING")["COOKIES_ENABLED"]
+        is False
+    )
+    offline_public_suffixes()
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tldextract tried the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    assert cookies._split_domain.suffix_list_urls == ()
+    assert cookies._is_public_domain("go.jp") and not cookies._is_public_domain("www.fsa.go.jp")

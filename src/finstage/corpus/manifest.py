@@ -104,7 +104,8 @@ class Source:
 
 @dataclass(frozen=True)
 class Item:
-    """One concrete file to fetch: a local path or an http(s) URL, and the entry it came from."""
+    """One concrete file to fetch: a local path, or an http(s) URL with its crawl row, and the
+    entry it came from."""
 
     source: Source
     ref: str  # what the index records as `source`
@@ -293,19 +294,16 @@ def check_hosts(
 def expand(
     sources: Iterable[Source], base_dir: Path | None = None, name: str = "manifest"
 ) -> list[Item]:
-    """The concrete files of every entry, in manifest order (a directory's files sorted by name);
-    a seed has none until it is crawled."""
+    """The local files of every entry, in manifest order (a directory's files sorted by name);
+    http(s) URLs and seeds are the crawl's to list."""
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     items: list[Item] = []
     for source in sources:
         where = f"{name}: sources[{source.entry}]"
-        if source.kind == "seed":
-            continue
+        if source.kind in ("http", "seed"):
+            continue  # the crawl lists these (finstage.corpus.crawl)
         if source.kind == "list":
             raise ManifestError(f"{where}: URL lists are read by expand_lists, before expand")
-        if source.kind == "http":
-            items.append(Item(source, source.location, url=source.location))
-            continue
         if source.kind == "file_url":
             parts = urlsplit(source.location)
             if parts.netloc not in ("", "localhost"):
