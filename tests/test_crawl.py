@@ -116,6 +116,15 @@ def test_robots_disallow_and_crawl_delay(site, tmp_path):
     assert len(starts) == 2 and starts[1] - starts[0] >= 0.28  # Scrapy alone would not wait
 
 
+def test_delay_s_is_a_floor_between_two_requests_to_one_host(site, tmp_path):
+    """AutoThrottle may slow the crawl down, never below fetch.delay_s (and no random jitter)."""
+    site.routes = {f"/{i}.pdf": pdf(i) for i in range(3)}
+    run(tmp_path, [listed(site.url(f"/{i}.pdf")) for i in range(3)], delay_s=0.25)
+    starts = sorted(h.at for h in site.hits if h.path.endswith(".pdf"))
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(gaps) == 2 and min(gaps) >= 0.24
+
+
 def test_unreadable_robots_allows_nothing(site, tmp_path):
     site.routes = {"/robots.txt": status(503), "/a.pdf": pdf(0)}
     rows = run(tmp_path, [listed(site.url("/a.pdf"))])

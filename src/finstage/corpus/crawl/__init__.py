@@ -30,6 +30,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,10 +55,11 @@ def crawl(
     entry, then URL (keys: see `finstage.corpus.crawl.__main__.result_rows`)."""
     from tqdm import tqdm
 
+    cache_dir = Path(cache_dir).resolve()
     web = [s for s in sources if s.kind in WEB_KINDS]
     if not web:
+        shutil.rmtree(job.robots_dir(cache_dir), ignore_errors=True)  # none read this run
         return []
-    cache_dir = Path(cache_dir).resolve()
     cache_dir.mkdir(parents=True, exist_ok=True)
     with _lock(cache_dir) as pid_file:
         spec = job.write_spec(cache_dir, web, cfg, os.environ.get("FINSTAGE_CRAWL_LOG", "WARNING"))
