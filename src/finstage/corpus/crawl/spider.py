@@ -10,7 +10,7 @@ then the smallest (page, anchor) pair), so two runs that find the same links rep
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
@@ -192,7 +192,7 @@ class PdfSpider(CrawlSpider):
             dont_filter=True,
         )
 
-    def parse_pdf(self, response: Response) -> Iterator[Any]:
+    def parse_pdf(self, response: Response) -> None:
         self._landed(response.request)
         url = response.meta["pdf"]
         tries = response.meta.get("retry_times", 0) + 1
@@ -215,7 +215,6 @@ class PdfSpider(CrawlSpider):
                 },
             )
         self._done(url, {**record, "tries": tries})
-        yield from ()
 
     def pdf_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -229,7 +228,7 @@ class PdfSpider(CrawlSpider):
         request = failure.request  # type: ignore[attr-defined]
         self._landed(request)
         self.logger.warning("seed page %s failed: %s", request.url, describe(failure))
-        self.state.setdefault("seed_failures", {})[request.url] = describe(failure)
+        self.state.setdefault("seed_failures", {})[_key(request)] = describe(failure)
 
     def _done(self, url: str, outcome: dict[str, Any]) -> None:
         self.outcomes[url] = outcome
