@@ -18,8 +18,10 @@ failed: ``skipped`` is a local entry fetch refused to read — a link, a FIFO, a
 ``reason`` (null when ok; it never quotes the file's bytes), ``bytes``, ``pages``, ``path``
 (relative to the store: the object, or the quarantine record; null when failed or skipped),
 ``source`` (the first source), ``license``, ``org`` (of the first source) and ``sources`` (every
-source that gave these bytes: ``source``, ``entry``, ``license``, ``org``, plus ``final_url``,
-``content_type``, ``etag``, ``last_modified`` for downloads).
+source that gave these bytes: ``source``, ``entry``, ``license``, ``org``, plus for downloads
+their HTTP provenance: ``url``, ``final_url``, ``source_page`` and ``anchor`` (where a crawl
+found the link; null for a listed URL), ``http_status``, ``content_type``, ``etag``,
+``last_modified``, ``retrieved_at``).
 """
 
 from __future__ import annotations
