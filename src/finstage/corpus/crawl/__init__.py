@@ -14,8 +14,10 @@ returns one row per PDF URL, which fetch validates and stores. What the crawl gu
 - incremental: bodies are kept once by sha256 in ``fetch.cache_dir`` with each URL's ETag and
   Last-Modified, and a rerun asks conditionally (If-None-Match / If-Modified-Since): a 304 maps
   back to the cached body with its first ``retrieved_at``, so provenance does not churn;
-- resumable: a crawl stopped by Ctrl-C / SIGTERM saves Scrapy's JOBDIR and the next run picks it
-  up; one killed outright starts its walk again, but every PDF it had downloaded is answered 304;
+- resumable: a crawl stopped by Ctrl-C / SIGTERM finishes the requests already handed to the
+  downloader (up to 16), saves Scrapy's JOBDIR and the next run picks it up; one killed outright
+  (or by a second Ctrl-C) starts its walk again, but every PDF it had downloaded is only
+  revalidated (304);
 - secrets: an ``Authorization`` value (``fetch.auth_env``) is read from the environment by the
   child, sent to its one https origin only, and never logged or written (not even into JOBDIR).
 
