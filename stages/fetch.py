@@ -1,5 +1,6 @@
 """Bring every source listed in the manifest (local files, directories, file:// and allowed
-http(s) URLs) into a content-addressed store, validating each PDF with PyMuPDF. Bad files are
+http(s) URLs, URL lists, and the PDFs a seed page's crawl finds) into a content-addressed store,
+validating each PDF with PyMuPDF. Bad files are
 recorded in quarantine (never copied: the store is pushed to DVC remotes), links and special
 files in a source folder are skipped unread, duplicates are stored once, all of it counted, so
 later stages only ever see usable PDFs and every page can be traced back to its source and

@@ -205,7 +205,7 @@ def test_refuses_to_wipe_a_folder_that_is_not_a_store(local_sources):
         ([{"path": "in/nowhere.pdf"}], r"sources\[0\]: 'in/nowhere.pdf' does not exist"),
         (
             [{"path": "a.pdf", "url": "https://x.go.jp/a.pdf"}],
-            r"sources\[0\]: give exactly one of 'path' or 'url'",
+            r"sources\[0\]: give exactly one of 'path', 'url', 'urls' or 'seed'",
         ),
         (
             [{"url": "ftp://x.go.jp/a.pdf"}],
@@ -216,6 +216,14 @@ def test_refuses_to_wipe_a_folder_that_is_not_a_store(local_sources):
             r"sources\[0\]\.recursive must be true or false",
         ),
         (["in/pdfs"], r"sources\[0\]: must be a mapping"),
+        (
+            [{"seed": "https://x.go.jp/", "deny": ["(unclosed"]}],
+            r"sources\[0\]\.deny: '\(unclosed' is not a valid regex",
+        ),
+        ([{"seed": "file:///srv/"}], r"sources\[0\]\.seed 'file:///srv/': scheme must be http"),
+        ([{"seed": "https://x.go.jp/", "depth": 99}], r"sources\[0\]\.depth must be"),
+        ([{"url": "https://x.go.jp/a.pdf", "depth": 1}], r"\['depth'\] apply to 'seed'"),
+        ([{"urls": "in/none.txt"}], r"sources\[0\]\.urls: cannot read the URL list"),
         ([], "'sources' must be a non-empty list"),
     ],
 )
@@ -321,7 +329,7 @@ def site():
     s.server.server_close()
 
 
-def http_config(**changes) -> FetchConfig:
+def http_config(tmp_path: Path, **changes) -> FetchConfig:
     base = dict(
         allowed_hosts=["127.0.0.1"],
         timeout_s=5.0,
@@ -330,6 +338,7 @@ def http_config(**changes) -> FetchConfig:
         max_backoff_s=0.05,
         delay_s=0.0,
         max_bytes=30_000,
+        cache_dir=str(tmp_path / "cache"),
     )
     return fetch_config(**{**base, **changes})
 
@@ -347,29 +356,37 @@ def test_http_fetch_is_polite_and_records_failures(site, tmp_path, monkeypatch):
         "/auth.pdf",
         "/missing.pdf",
     ]
-    manifest = write_manifest(
-        tmp_path / "m.yaml", [{"url": site.url(p), "license": "PDL1.0"} for p in paths]
+    (tmp_path / "list.txt").write_text(
+        "# one URL a line\n" + "".join(f"{site.url(p)}\n" for p in paths[1:])
     )
-    cfg = http_config(auth_env={"127.0.0.1": "FINSTAGE_TEST_TOKEN"})
-    sleeps: list[float] = []
-    report = fetch(manifest, tmp_path / "store", cfg, progress=False, sleep=sleeps.append)
+    manifest = write_manifest(
+        tmp_path / "m.yaml",
+        [{"url": site.url(paths[0]), "license": "PDL1.0"}, {"urls": "list.txt"}],
+    )
+    cfg = http_config(tmp_path, auth_env={"127.0.0.1": "FINSTAGE_TEST_TOKEN"})
+    report = fetch(manifest, tmp_path / "store", cfg, base_dir=tmp_path, progress=False)
 
     rows = {
         row["source"].split(str(site.port))[1]: row
-        for row in read_index(tmp_path / "store", status=None)
+        for row in read_index(tmp_path / "store", statuses=None)
     }
-    assert set(rows) == set(paths) - {"/docs/a-mirror.pdf"}
-    assert report["stored"] == 2 and report["duplicates"] == 1 and report["failed"] == 6
-    assert rows["/docs/a.pdf"]["status"] == "ok"
+    assert set(rows) == set(paths)  # the mirror too: a duplicate row
+    assert rows["/docs/a-mirror.pdf"]["duplicate_of"] == rows["/docs/a.pdf"]["sha256"]
+    assert (
+        report["outcomes"]["stored"] == 2
+        and report["outcomes"]["duplicate"] == 1
+        and report["outcomes"]["failed"] == 6
+    )
+    assert rows["/docs/a.pdf"]["status"] == "stored"
     assert [s["source"] for s in rows["/docs/a.pdf"]["sources"]] == [
         site.url("/docs/a.pdf"),
         site.url("/docs/a-mirror.pdf"),
     ]
     meta = rows["/docs/a.pdf"]["sources"][0]
     assert meta["content_type"] == "application/pdf" and meta["http_status"] == 200 and meta["etag"]
-    # a 500 then a 200 is retried and succeeds, after a backoff
-    assert rows["/flaky.pdf"]["status"] == "ok" and site.hits["/flaky.pdf"] == 2
-    assert 0.01 in sleeps
+    assert meta["license"] == "PDL1.0" and rows["/flaky.pdf"]["license"] is None
+    # a 500 then a 200 is retried and succeeds
+    assert rows["/flaky.pdf"]["status"] == "stored" and site.hits["/flaky.pdf"] == 2
     # a persistent 500 is retried, then recorded as a failure
     assert rows["/down.pdf"]["status"] == "failed" and "HTTP 500" in rows["/down.pdf"]["reason"]
     assert site.hits["/down.pdf"] == cfg.retries + 1
@@ -389,48 +406,27 @@ def test_http_fetch_is_polite_and_records_failures(site, tmp_path, monkeypatch):
     # written nowhere (test_fetch_security sends it to its https origin)
     assert rows["/auth.pdf"]["status"] == "failed" and "HTTP 401" in rows["/auth.pdf"]["reason"]
     assert site.auth_seen == [None]
-    stored_text = "".join(
-        p.read_text(errors="ignore") for p in (tmp_path / "store").rglob("*.json*")
-    )
-    assert "s3cret" not in stored_text
+    written = "".join(p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
+    assert "s3cret" not in written  # not in the store, the crawl cache or its job files
     assert set(site.user_agents) == {cfg.user_agent}
 
 
 def test_disallowed_host_is_rejected_before_any_request(site, tmp_path):
     url = site.url("/docs/a.pdf", host="localhost")
-    manifest = write_manifest(tmp_path / "m.yaml", [{"url": site.url("/docs/a.pdf")}, {"url": url}])
-    with pytest.raises(ManifestError, match="fetch.allowed_hosts") as err:
-        fetch(manifest, tmp_path / "store", http_config(), progress=False)
-    assert url in str(err.value) and "sources[1]" in str(err.value)
+    (tmp_path / "list.txt").write_text(f"{site.url('/docs/a.pdf')}\n{url}  # the second host\n")
+    for entry in ({"url": url}, {"urls": "list.txt"}, {"seed": url}):
+        manifest = write_manifest(tmp_path / "m.yaml", [{"url": site.url("/docs/a.pdf")}, entry])
+        with pytest.raises(ManifestError, match="fetch.allowed_hosts") as err:
+            fetch(manifest, tmp_path / "store", http_config(tmp_path), tmp_path, progress=False)
+        assert url in str(err.value) and "sources[1]" in str(err.value)
     assert sum(site.hits.values()) == 0
-
-
-def test_crawl_delay_from_robots_is_honoured(site, tmp_path):
-    site.robots = "User-agent: *\nCrawl-delay: 7\n"
-    manifest = write_manifest(
-        tmp_path / "m.yaml", [{"url": site.url(p)} for p in ["/docs/a.pdf", "/flaky.pdf"]]
-    )
-    sleeps: list[float] = []
-    fetch(manifest, tmp_path / "store", http_config(), progress=False, sleep=sleeps.append)
-    assert (
-        sum(1 for s in sleeps if 6.0 < s <= 7.0) >= 2
-    )  # between the two files and before the retry
-
-
-def test_unreadable_robots_means_no_fetch(site, tmp_path):
-    site.robots_status = 503
-    manifest = write_manifest(tmp_path / "m.yaml", [{"url": site.url("/docs/a.pdf")}])
-    report = fetch(
-        manifest, tmp_path / "store", http_config(retries=1), progress=False, sleep=lambda s: None
-    )
-    assert report["failed"] == 1 and "robots.txt" in report["problems"][0]["reason"]
-    assert site.hits["/docs/a.pdf"] == 0 and site.hits["/robots.txt"] == 2
 
 
 def test_missing_robots_allows_everything(site, tmp_path):
     site.robots = None  # 404
     manifest = write_manifest(tmp_path / "m.yaml", [{"url": site.url("/private/secret.pdf")}])
-    assert fetch(manifest, tmp_path / "store", http_config(), progress=False)["stored"] == 1
+    report = fetch(manifest, tmp_path / "store", http_config(tmp_path), tmp_path, progress=False)
+    assert report["outcomes"]["stored"] == 1
 
 
 def test_missing_auth_variable_is_a_clear_error(site, tmp_path, monkeypatch):
@@ -440,9 +436,10 @@ def test_missing_auth_variable_is_a_clear_error(site, tmp_path, monkeypatch):
         fetch(
             manifest,
             tmp_path / "store",
-            http_config(auth_env={"127.0.0.1": "FINSTAGE_TEST_TOKEN"}),
+            http_config(tmp_path, auth_env={"127.0.0.1": "FINSTAGE_TEST_TOKEN"}),
             progress=False,
         )
+    assert sum(site.hits.values()) == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,6 +461,9 @@ def test_missing_auth_variable_is_a_clear_error(site, tmp_path, monkeypatch):
             "fetch.auth_env",
         ),
         ({"allow_owner_password": "yes"}, "fetch.allow_owner_password"),
+        ({"autothrottle_target": 0}, "fetch.autothrottle_target"),
+        ({"depth": 11}, "fetch.depth"),
+        ({"cache_dir": " "}, "fetch.cache_dir"),
         ({"alowed_hosts": []}, "fetch.alowed_hosts"),
     ],
 )
@@ -474,4 +474,8 @@ def test_invalid_params_name_the_key(change, key):
 
 def test_repository_params_parse_and_contact_no_host():
     cfg = load_stage("fetch").load_config(repo_params())
-    assert cfg == fetch_config() and cfg.allowed_hosts == [] and cfg.auth_env == {}
+    assert (
+        cfg == fetch_config(cache_dir=".finstage/fetch")
+        and cfg.allowed_hosts == []
+        and cfg.auth_env == {}
+    )

@@ -7,7 +7,11 @@ inside (a later one may be Scrapy). What they pin down:
 - ``Authorization`` goes only to the exact https origin it is configured for: never over plain
   http, never to another port or host a redirect names;
 - every hop of a redirect passes the host allowlist and that host's robots.txt;
-- a download has a total deadline, not only a per-read timeout, and a byte limit while streaming.
+- a download has a time limit for the whole response (a drip-feeding server cannot hold it),
+  and a byte limit while streaming.
+
+The crawl runs in a child process, which trusts the test's certificate through
+``SSL_CERT_FILE`` (OpenSSL's default verify paths), as it would a corporate CA.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ Route = Callable[[http.server.BaseHTTPRequestHandler], None]
 # loopback servers (http and https)
 
 
-def make_tls(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(server, client) contexts for a self-signed certificate for 127.0.0.1 and localhost."""
+def make_tls(folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """The server context for a self-signed certificate for 127.0.0.1 and localhost, and the
+    certificate's file for a client to trust."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -75,8 +80,7 @@ def make_tls(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     )
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert_file, key_file)
-    client = ssl.create_default_context(cafile=str(cert_file))
-    return server, client
+    return server, cert_file
 
 
 class Server:
@@ -148,11 +152,12 @@ def redirect(location: str) -> Route:
 
 
 @pytest.fixture
-def servers(tmp_path) -> Iterator[tuple[Server, Server, Server, ssl.SSLContext]]:
-    """(https A, https B, plain http C) and the client context that trusts A's and B's cert."""
-    server_tls, client_tls = make_tls(tmp_path)
+def servers(tmp_path, monkeypatch) -> Iterator[tuple[Server, Server, Server]]:
+    """(https A, https B, plain http C); the crawl child trusts A's and B's certificate."""
+    server_tls, cert_file = make_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
     started = [Server(server_tls), Server(server_tls), Server()]
-    yield (*started, client_tls)
+    yield tuple(started)
     for s in started:
         s.close()
 
@@ -167,15 +172,16 @@ def http_config(**changes):
         max_backoff_s=0.0,
         delay_s=0.0,
         max_bytes=30_000,
+        cache_dir="cache",  # under the base_dir each test passes: its tmp_path
     )
     return fetch_config(**{**base, **changes})
 
 
-def run_fetch(tmp_path: Path, urls: list[str], cfg, **kwargs) -> tuple[dict, dict[str, dict]]:
+def run_fetch(tmp_path: Path, urls: list[str], cfg) -> tuple[dict, dict[str, dict]]:
     manifest = write_manifest(tmp_path / "m.yaml", [{"url": u} for u in urls])
     store = tmp_path / "store"
-    report = fetch(manifest, store, cfg, progress=False, sleep=lambda s: None, **kwargs)
-    return report, {row["source"]: row for row in read_index(store, status=None)}
+    report = fetch(manifest, store, cfg, base_dir=tmp_path, progress=False)
+    return report, {row["source"]: row for row in read_index(store, statuses=None)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,7 +192,7 @@ def test_token_goes_only_to_its_https_origin(servers, tmp_path, monkeypatch):
     """Configured for https://127.0.0.1:<A>, the token reaches A and nothing a redirect from A
     names: not plain http on another port (C), not https on another port (B), not another host
     name on A itself."""
-    a, b, c, client_tls = servers
+    a, b, c = servers
     monkeypatch.setenv("FINSTAGE_TEST_TOKEN", "Bearer s3cret")
     a.routes = {
         "/auth.pdf": pdf(1),
@@ -201,9 +207,9 @@ def test_token_goes_only_to_its_https_origin(servers, tmp_path, monkeypatch):
         auth_env={f"https://127.0.0.1:{a.port}": "FINSTAGE_TEST_TOKEN"},
     )
     paths = ["/auth.pdf", "/to-http.pdf", "/to-port.pdf", "/to-host.pdf"]
-    report, rows = run_fetch(tmp_path, [a.url(p) for p in paths], cfg, ssl_context=client_tls)
+    report, rows = run_fetch(tmp_path, [a.url(p) for p in paths], cfg)
 
-    assert rows[a.url("/auth.pdf")]["status"] == "ok"
+    assert rows[a.url("/auth.pdf")]["status"] == "stored"
     assert ("/auth.pdf", "Bearer s3cret") in a.auth  # the token does reach its origin
     assert c.hits[("127.0.0.1", "/x.pdf")] == 1 and c.tokens() == []
     assert b.hits[("127.0.0.1", "/x.pdf")] == 1 and b.tokens() == []
@@ -217,15 +223,13 @@ def test_host_key_means_https_port_443_and_plain_http_never_carries_the_token(
 ):
     """A bare host key (the old form) names https://host:443 only: a plain-http URL on that host,
     and a redirect from https to plain http, never carry the token."""
-    a, _, c, client_tls = servers
+    a, _, c = servers
     monkeypatch.setenv("FINSTAGE_TEST_TOKEN", "Bearer s3cret")
     c.routes = {"/x.pdf": pdf(2)}
     a.routes = {"/to-http.pdf": redirect(c.url("/x.pdf"))}
     cfg = http_config(auth_env={"127.0.0.1": "FINSTAGE_TEST_TOKEN"})
-    report, rows = run_fetch(
-        tmp_path, [c.url("/x.pdf"), a.url("/to-http.pdf")], cfg, ssl_context=client_tls
-    )
-    assert c.hits[("127.0.0.1", "/x.pdf")] == 2 and report["failed"] == 0
+    report, rows = run_fetch(tmp_path, [c.url("/x.pdf"), a.url("/to-http.pdf")], cfg)
+    assert c.hits[("127.0.0.1", "/x.pdf")] == 2 and report["outcomes"]["failed"] == 0
     assert c.tokens() == [] and a.tokens() == []
 
 
@@ -244,7 +248,7 @@ def test_plain_http_origin_cannot_be_given_a_token():
 def test_redirect_into_a_robots_disallowed_path_is_refused(servers, tmp_path):
     """robots.txt is checked for the redirect target, on its own host too: the disallowed file is
     never requested, and the refusal is recorded."""
-    _, _, c, _ = servers
+    _, _, c = servers
     c.robots = {
         "127.0.0.1": "User-agent: *\nDisallow: /private/\n",
         "localhost": "User-agent: *\nDisallow: /other/\n",
@@ -258,7 +262,7 @@ def test_redirect_into_a_robots_disallowed_path_is_refused(servers, tmp_path):
     cfg = http_config(allowed_hosts=["127.0.0.1", "localhost"])
     report, rows = run_fetch(tmp_path, [c.url("/go.pdf"), c.url("/go-other.pdf")], cfg)
 
-    assert report["failed"] == 2
+    assert report["outcomes"]["failed"] == 2
     for path in ("/go.pdf", "/go-other.pdf"):
         assert "robots.txt" in rows[c.url(path)]["reason"]
     assert c.hits[("127.0.0.1", "/private/secret.pdf")] == 0
@@ -266,22 +270,27 @@ def test_redirect_into_a_robots_disallowed_path_is_refused(servers, tmp_path):
     assert c.hits[("localhost", "/robots.txt")] == 1  # the second host's robots.txt was read
 
 
-@pytest.mark.parametrize(
-    "location",
-    [
-        "http://localhost@127.0.0.1:{port}/docs/a.pdf",  # userinfo
-        "http://127.0.0.1.:{port}/docs/a.pdf",  # trailing dot
-        "http://2130706433:{port}/docs/a.pdf",  # the same address as an integer
-        "http://[::ffff:127.0.0.1]:{port}/docs/a.pdf",  # IPv4-mapped IPv6 literal
-        "http://127%2e0%2e0%2e1:{port}/docs/a.pdf",  # percent-encoded dots
-        "file:///etc/passwd",
-    ],
-)
-def test_redirect_tricks_do_not_pass_the_allowlist(servers, tmp_path, location):
-    _, _, c, _ = servers
-    c.routes = {"/go.pdf": redirect(location.format(port=c.port)), "/docs/a.pdf": pdf(0)}
-    report, rows = run_fetch(tmp_path, [c.url("/go.pdf")], http_config())
-    assert report["failed"] == 1 and rows[c.url("/go.pdf")]["status"] == "failed"
+REDIRECT_TRICKS = [
+    "http://localhost@127.0.0.1:{port}/docs/a.pdf",  # userinfo
+    "http://127.0.0.1.:{port}/docs/a.pdf",  # trailing dot
+    "http://2130706433:{port}/docs/a.pdf",  # the same address as an integer
+    "http://[::ffff:127.0.0.1]:{port}/docs/a.pdf",  # IPv4-mapped IPv6 literal
+    "http://127%2e0%2e0%2e1:{port}/docs/a.pdf",  # percent-encoded dots
+    "file:///etc/passwd",
+]
+
+
+def test_redirect_tricks_do_not_pass_the_allowlist(servers, tmp_path):
+    """One crawl, one redirect per trick: each fails, and the file it aims at is never read."""
+    _, _, c = servers
+    c.routes = {
+        f"/go{i}.pdf": redirect(t.format(port=c.port)) for i, t in enumerate(REDIRECT_TRICKS)
+    }
+    c.routes["/docs/a.pdf"] = pdf(0)
+    urls = [c.url(f"/go{i}.pdf") for i in range(len(REDIRECT_TRICKS))]
+    report, rows = run_fetch(tmp_path, urls, http_config())
+    assert report["outcomes"]["failed"] == len(urls)
+    assert all(rows[u]["status"] == "failed" for u in urls)
     assert sum(n for (_, path), n in c.hits.items() if path == "/docs/a.pdf") == 0
 
 
@@ -299,7 +308,7 @@ def test_redirect_tricks_do_not_pass_the_allowlist(servers, tmp_path, location):
     ],
 )
 def test_manifest_url_tricks_fail_before_any_request(servers, tmp_path, url):
-    _, _, c, _ = servers
+    _, _, c = servers
     c.routes = {"/docs/a.pdf": pdf(0)}
     manifest = write_manifest(tmp_path / "m.yaml", [{"url": url.format(port=c.port)}])
     with pytest.raises(ManifestError):
@@ -308,10 +317,10 @@ def test_manifest_url_tricks_fail_before_any_request(servers, tmp_path, url):
 
 
 def test_too_many_redirects_fail(servers, tmp_path):
-    _, _, c, _ = servers
+    _, _, c = servers
     c.routes = {"/loop.pdf": redirect("/loop.pdf")}
     report, rows = run_fetch(tmp_path, [c.url("/loop.pdf")], http_config())
-    assert report["failed"] == 1 and "redirect" in rows[c.url("/loop.pdf")]["reason"]
+    assert report["outcomes"]["failed"] == 1 and "redirect" in rows[c.url("/loop.pdf")]["reason"]
     assert c.hits[("127.0.0.1", "/loop.pdf")] <= 11
 
 
@@ -345,23 +354,23 @@ def drip(interval: float, total: int, chunked: bool = False) -> Route:
 
 
 def test_slow_drip_download_is_cut_off_at_the_deadline(servers, tmp_path):
-    """A server sending a byte every 0.1 s never trips the 1 s per-read timeout; the total
-    deadline stops the download anyway, and it is recorded as failed."""
-    _, _, c, _ = servers
+    """A server sending a byte every 0.1 s for 20 s: each attempt is cut at timeout_s (1 s, the
+    whole response), one retry starts within deadline_s (1.5 s), none after it."""
+    _, _, c = servers
     c.routes = {"/slow.pdf": drip(0.1, 200)}
     start = time.monotonic()
     report, rows = run_fetch(
         tmp_path, [c.url("/slow.pdf")], http_config(timeout_s=1.0, deadline_s=1.5, retries=2)
     )
     elapsed = time.monotonic() - start
-    assert report["failed"] == 1 and "deadline" in rows[c.url("/slow.pdf")]["reason"]
-    assert elapsed < 6.0  # 20 s of drip; one deadline (not one per retry) plus start-up
-    assert c.hits[("127.0.0.1", "/slow.pdf")] == 1  # a deadline is not retried
+    assert report["outcomes"]["failed"] == 1 and "timeout" in rows[c.url("/slow.pdf")]["reason"]
+    assert elapsed < 8.0  # 20 s of drip; two attempts plus the crawl's start-up
+    assert c.hits[("127.0.0.1", "/slow.pdf")] == 2  # the third try would start past the deadline
 
 
 def test_max_bytes_is_enforced_while_streaming(servers, tmp_path):
     """An endless chunked body (no Content-Length) is abandoned once it passes fetch.max_bytes."""
-    _, _, c, _ = servers
+    _, _, c = servers
     c.routes = {"/endless.pdf": drip(0.0, 10_000, chunked=True)}
     start = time.monotonic()
     report, rows = run_fetch(tmp_path, [c.url("/endless.pdf")], http_config(max_bytes=100_000))

@@ -25,7 +25,9 @@ than ``pages`` when capped), ``flags`` (what was noticed and never run: ``repair
 ``path`` (relative to the store: the object, or the quarantine record; null when failed or
 skipped), ``source``, ``license``, ``org`` and ``sources`` (for the row that first stored a content:
 every source that gave these bytes, each with ``source``, ``entry``, ``license``, ``org`` and, for
-downloads, the HTTP provenance).
+downloads, the HTTP provenance: ``url``, ``final_url``, ``source_page`` and ``anchor`` (where a
+crawl found the link; null for a listed URL), ``http_status``, ``content_type``, ``etag``,
+``last_modified``, ``retrieved_at``).
 """
 
 from __future__ import annotations

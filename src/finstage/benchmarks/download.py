@@ -9,8 +9,8 @@ so memory stays bounded whatever the server sends; and the bytes must match the 
 required sha256 before the file takes its final name. The copies land in a DVC output that
 `decontam` and `evaluate` read (`transport.load_rows`), so both see the same pinned bytes.
 
-Not `finstage.corpus.httpclient`: that is the fetch stage's crawler (robots.txt, per-host
-politeness, retries) and a stage package, which shared components must not import.
+Not `finstage.corpus.crawl`: that is the fetch stage's Scrapy crawler (robots.txt, per-host
+politeness, retries, a child process) and a stage package, which shared components must not import.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``fetch:`` in params.yaml: which hosts may be contacted, how politely, and what a usable PDF is.
 
-Its own module because both the downloader and the fetch orchestration read it.
+Its own module because both the crawler (in its own process) and the fetch orchestration read it.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 
 from finstage.config import require
-from finstage.corpus.httpclient import parse_origin
+from finstage.corpus.manifest import MAX_DEPTH
+from finstage.corpus.origin import parse_origin
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -20,12 +21,15 @@ class FetchConfig:
 
     allowed_hosts: list[str]  # http(s) hosts fetch may contact
     user_agent: str
-    timeout_s: float  # per read: the longest silence a download may keep
-    deadline_s: float  # per download, redirects and retries included: a drip cannot hold it
+    timeout_s: float  # one attempt, whole response (Scrapy DOWNLOAD_TIMEOUT): a drip cannot hold it
+    deadline_s: float  # per URL, retries included: no retry starts after it
     retries: int  # extra attempts after a 5xx/429/timeout/connection error
     backoff_s: float  # first retry waits this, then doubles
     max_backoff_s: float  # cap on one wait, Retry-After included
-    delay_s: float  # minimum gap between two requests to one host
+    delay_s: float  # minimum gap between two requests to one host (robots Crawl-delay raises it)
+    autothrottle_target: float  # Scrapy AutoThrottle target concurrency per host (<= 1: polite)
+    depth: int  # links followed from a manifest seed that does not set its own depth
+    cache_dir: str  # crawl state: bodies by sha256, per-URL validators, the resumable job
     max_bytes: int  # larger files are quarantined (local) or abandoned (download)
     max_pages: int  # a longer document is stored and capped to its first max_pages pages
     allow_owner_password: bool  # accept PDFs that open without a password but carry one
@@ -65,6 +69,22 @@ class FetchConfig:
             f"must be >= {where}.backoff_s ({self.backoff_s}), got {self.max_backoff_s}",
         )
         require(self.delay_s >= 0, f"{where}.delay_s", f"must be >= 0, got {self.delay_s}")
+        require(
+            0 < self.autothrottle_target <= 16,
+            f"{where}.autothrottle_target",
+            f"must be in (0, 16] (1.0: one request in flight per host), "
+            f"got {self.autothrottle_target}",
+        )
+        require(
+            isinstance(self.depth, int) and 0 <= self.depth <= MAX_DEPTH,
+            f"{where}.depth",
+            f"must be an integer 0..{MAX_DEPTH}, got {self.depth!r}",
+        )
+        require(
+            bool(self.cache_dir.strip()),
+            f"{where}.cache_dir",
+            "must name a folder (e.g. .finstage/fetch) for the crawl's cache and resume state",
+        )
         require(
             self.max_bytes >= 1024,
             f"{where}.max_bytes",
