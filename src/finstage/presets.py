@@ -31,7 +31,7 @@ ABSENT = object()
 
 def available() -> dict[str, str]:
     """Preset name -> its first comment line (what it is for)."""
-    return {path.stem: _summary(path) for path in sorted(PRESETS_DIR.glob("*.yaml"))}
+    return {p.stem: _summary(p) for p in sorted(PRESETS_DIR.glob("*.yaml"), key=lambda p: p.stem)}
 
 
 def preset_path(name: str) -> Path:

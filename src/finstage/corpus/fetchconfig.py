@@ -29,14 +29,15 @@ class FetchConfig:
     delay_s: float  # minimum gap between two requests to one host (robots Crawl-delay raises it)
     autothrottle_target: float  # Scrapy AutoThrottle target concurrency per host (<= 1: polite)
     depth: int  # links followed from a manifest seed that does not set its own depth
-    cache_dir: str  # crawl state: bodies by sha256, per-URL validators, the resumable job
+    # what reruns reuse, outside DVC's outputs: the crawl's bodies by sha256, per-URL validators
+    # and resumable job; local files' identities, cached copies and verdicts (fetchcache)
+    cache_dir: str
     max_bytes: int  # larger files are quarantined (local) or abandoned (download)
     max_pages: int  # a longer document is stored and capped to its first max_pages pages
     allow_owner_password: bool  # accept PDFs that open without a password but carry one
     # https origin -> NAME of the env var with its Authorization value; a bare host means
     # https://host:443. The value is sent to that exact origin only, never over plain http.
     auth_env: dict[str, str]
-    cache_dir: str  # what reruns reuse (finstage.corpus.fetchcache); outside DVC's outputs
 
     def check(self, where: str) -> None:
         for i, host in enumerate(self.allowed_hosts):
@@ -83,7 +84,7 @@ class FetchConfig:
         require(
             bool(self.cache_dir.strip()),
             f"{where}.cache_dir",
-            "must name a folder (e.g. .finstage/fetch) for the crawl's cache and resume state",
+            "must name a folder outside DVC's outputs (e.g. .finstage/fetch) for what reruns reuse",
         )
         require(
             self.max_bytes >= 1024,
@@ -92,11 +93,6 @@ class FetchConfig:
         )
         require(
             self.max_pages >= 1, f"{where}.max_pages", f"must be at least 1, got {self.max_pages}"
-        )
-        require(
-            bool(self.cache_dir.strip()),
-            f"{where}.cache_dir",
-            "must name a folder outside DVC's outputs, such as .finstage/fetch",
         )
         for key, var in self.auth_env.items():
             try:
