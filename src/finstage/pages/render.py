@@ -37,7 +37,6 @@ path, or a ``sha256`` that is not one, is refused, and so is a file whose bytes 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import re
@@ -48,7 +47,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # loaded by the functions that use it: importing this module stays light
     import pymupdf
-from PIL import Image
 
 from finstage.config import require
 from finstage.pagestore import Page, page_id, write_pages
@@ -150,8 +148,11 @@ def zoom_for(rect: pymupdf.Rect, cfg: RenderConfig) -> float:
 
 
 def render_page(page: pymupdf.Page, cfg: RenderConfig) -> tuple[bytes, int, int]:
-    """(PNG bytes, width, height) of the page as RGB."""
+    """(PNG bytes, width, height) of the page as RGB; the PNG is encoded from MuPDF's samples
+    without a copy (`finstage.pages.png`)."""
     import pymupdf
+
+    from finstage.pages.png import encode_rgb
 
     zoom = zoom_for(page.rect, cfg)
     for _ in range(3):
@@ -161,10 +162,8 @@ def render_page(page: pymupdf.Page, cfg: RenderConfig) -> tuple[bytes, int, int]
         if cfg.max_side is None or max(pix.width, pix.height) <= cfg.max_side:
             break
         zoom *= (cfg.max_side - 0.5) / max(pix.width, pix.height)  # MuPDF rounded the size up
-    image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=cfg.png_compress_level)
-    return buffer.getvalue(), pix.width, pix.height
+    png = encode_rgb(pix.samples_mv, pix.width, pix.height, pix.stride, cfg.png_compress_level)
+    return png, pix.width, pix.height
 
 
 def _declared(doc: pymupdf.Document, xref: int, key: str) -> int:
