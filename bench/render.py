@@ -13,7 +13,7 @@ The ratio is the stage's pages/s over the bare loop's in the same repeat (bare s
 seconds), median over repeats: pairing runs cancels most drift of load on a shared machine. A
 second table splits one process's time per page into the stage's steps.
 
-    python bench/render.py                          # 144 dpi, 48 documents, 1 and 2 workers
+    python bench/render.py                          # 144 dpi, 96 documents, 1 and 2 workers
     python bench/render.py --repeats 5 --workers 1 --workers 2 --workers 4
 """
 
@@ -196,7 +196,7 @@ def breakdown_table(steps: dict[str, float]) -> list[str]:
 
 
 def main(
-    documents: Annotated[int, typer.Option(help="Generated documents")] = 48,
+    documents: Annotated[int, typer.Option(help="Generated documents")] = 96,
     max_pages: Annotated[int, typer.Option(help="Pages per document: 1 to this")] = 12,
     dpi: Annotated[int, typer.Option(help="Render resolution (no max_side cap)")] = 144,
     workers: Annotated[list[int], typer.Option(help="Stage worker counts to run")] = [1, 2],  # noqa: B006
