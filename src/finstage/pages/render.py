@@ -11,7 +11,8 @@ into one line, and vertical 縦書き text is not supported.)
 
 Images are rendered at ``dpi`` and, when ``max_side`` is set, at a smaller zoom so that the longer
 side is at most ``max_side`` pixels (rasterised at that size directly, not resized afterwards),
-and encoded straight from MuPDF's samples by `finstage.pages.png` (a tenth of PIL's time).
+and encoded straight from MuPDF's samples by `finstage.pages.png` (at zlib level 1, about a tenth
+of the time PIL took at level 6).
 
 A page or document that fails to render is skipped and recorded in ``<out>/render_report.json``;
 it never stops the stage. Documents are rendered in ``workers`` worker processes
