@@ -84,10 +84,13 @@ def stage_config(dpi: int) -> RenderConfig:
 
 
 def bare_loop(store: Path, dpi: int) -> int:
-    """Rasterise every page of the store's valid PDFs and drop the pixels; returns the pages."""
-    import pymupdf  # not at the top: the stage's spawned workers re-run this script's imports,
+    """Rasterise every page of the store's valid PDFs and drop the pixels; returns the pages.
 
-    # and the stage script does not import PyMuPDF (see `finstage.pages.workers.serve`)
+    PyMuPDF is imported here, not at the top: the stage's spawned workers re-run this script's
+    imports, and the stage script itself does not import PyMuPDF (see
+    `finstage.pages.workers.serve`), so a top-level import would slow the stage's side only."""
+    import pymupdf
+
     matrix = pymupdf.Matrix(dpi / 72.0, dpi / 72.0)
     pages = 0
     for row in read_index(store, status="ok"):
@@ -112,7 +115,7 @@ def timed(action: Callable[[], int]) -> tuple[float, int]:
 def compare(store: Path, dpi: int, workers: list[int], repeats: int, out: Path) -> list[Run]:
     """The bare loop and the stage at each worker count, alternately, ``repeats`` times."""
     cfg = stage_config(dpi)
-    bare_loop(store, dpi)  # warm the file cache and MuPDF's fonts for both sides
+    bare_loop(store, dpi)  # warm the file cache (and this process's MuPDF) before timing
     bare: list[float] = []
     stage: dict[int, list[float]] = {n: [] for n in workers}
     pages = 0
