@@ -17,6 +17,7 @@ Workers are started with ``spawn``: forking a parent that already runs Arrow's t
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -25,8 +26,6 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnContext
 from pathlib import Path
 from typing import Any
-
-import pymupdf
 
 from finstage.pages.render import RenderConfig, failure_record, iter_document
 from finstage.pagestore import Page
@@ -40,8 +39,15 @@ class WorkerError(RuntimeError):
 
 
 def serve(conn: Connection, cfg: RenderConfig) -> None:
-    """A worker's loop: take (path, sha256, first page, page limit) jobs until None, report
-    events."""
+    """A worker's loop: take (path, sha256, first page, page limit) jobs until None, report events.
+
+    PyMuPDF imports its optional layout analyser (``pymupdf.layout``, which loads an ONNX model)
+    whenever that package is installed: half a second of every worker's start, and again after
+    every killed page, for a feature rendering never calls. Marking it absent in this process
+    makes PyMuPDF's import skip it."""
+    sys.modules.setdefault("pymupdf.layout", None)
+    import pymupdf
+
     pymupdf.TOOLS.mupdf_display_errors(False)  # failures are recorded in the report instead
     while (job := conn.recv()) is not None:
         path, sha256, start, limit = job
