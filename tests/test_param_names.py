@@ -142,3 +142,16 @@ def test_check_names_covers_everything_dvc_yaml_interpolates():
         assert all(r == "key" or r.startswith("item.") for r in refs), (name, refs)
         used.setdefault(source, set()).update(fields)
     assert used == {where: set(fields) for where, fields in config.SHELL_NAMES.items()}
+
+
+def test_a_key_written_twice_is_rejected_naming_it_and_its_line(tmp_path):
+    """PyYAML keeps the second of two equal keys silently, DVC refuses the whole file: a merge
+    that leaves `cache_dir` twice in `fetch:` must fail validation, not the next `dvc repro`."""
+    text = (ROOT / "params.yaml").read_text()
+    twice = text.replace("\nrender:\n", "\n  max_pages: 3\nrender:\n", 1)
+    path = tmp_path / "params.yaml"
+    path.write_text(twice)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    line = twice[: twice.index("  max_pages: 3\nrender:")].count("\n") + 1
+    assert "'max_pages' appears twice" in result.output and f"line {line}" in result.output

@@ -46,8 +46,26 @@ SECTIONS: dict[str, Any] = {
 }
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader keeps the last of two equal keys without a word; DVC refuses the file
+    as corrupted. A merge that leaves a key twice must fail here, naming the key and its line."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise ParamsError(f"key {key!r} appears twice in one mapping (line {line})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(Path(path).read_text())
+    try:
+        data = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - safe
+    except ParamsError as err:
+        raise ParamsError(f"{path}: {err}; keep one of them") from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     return data
