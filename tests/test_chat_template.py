@@ -7,11 +7,16 @@ bytes (and so the same token ids) as the string-with-marker form our records use
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
+
 import pytest
 from jinja2 import TemplateError
 
-from finstage.model.tokenizer import train_tokenizer
+from finstage.model.tokenizer import TRACE_TAGS, train_tokenizer
 from finstage.records import IMAGE_MARKER
+from finstage.traces import format_trace
+from finstage.wordproblems import Problem
 
 from .conftest import TEXTS
 
@@ -110,3 +115,19 @@ def test_numbers_are_split_into_single_digits():
     digits = [p.strip() for p in pieces if any(c.isdigit() for c in p)]
     assert digits == list("128624325"), pieces
     assert tok.decode(ids) == text
+
+
+def test_each_trace_tag_is_one_plain_token():
+    """The trace's tags are whole tokens (not special: a page may print them and they decode as
+    text), and they are exactly the tags `format_trace` writes."""
+    tok = train_tokenizer(TEXTS * 10, 400)
+    problem = Problem("p", "sum", "1と2の和は?", "1と2の和", (), (), "円")
+    trace = format_trace(problem, ["1 + 2 = 3"], Fraction(3))
+    assert sorted(set(re.findall(r"</?[A-Z][a-z]+>", trace))) == sorted(TRACE_TAGS)
+    ids = tok(trace, add_special_tokens=False)["input_ids"]
+    pieces = tok.convert_ids_to_tokens(ids)
+    assert [p for p in pieces if p in TRACE_TAGS] == [
+        "<Problem>", "</Problem>", "<Thinking>", "</Thinking>", "<Answer>", "</Answer>"
+    ]  # fmt: skip
+    assert tok.decode(ids) == trace
+    assert not set(tok.convert_tokens_to_ids(list(TRACE_TAGS))) & set(tok.all_special_ids)

@@ -49,6 +49,14 @@ CHAT_TEMPLATE = (
 )
 
 
+# The trace tags of `finstage.traces`, one plain (not special) token each, as reasoning models
+# carry `<think>`. Split into `<`, `Thinking`, `>`, every tag ends in the `>` that also ends
+# `</Answer>`, the last token before the end of turn; the 2-layer embedded model then learned
+# "`>` ends the answer" and stopped right after `<Problem>` or `<Thinking>` on most GSM8K items
+# (P0 parse coverage 0.25; 1.00 with the tags whole, same data and seed).
+TRACE_TAGS = ("<Problem>", "</Problem>", "<Thinking>", "</Thinking>", "<Answer>", "</Answer>")
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -75,6 +83,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
         tokenizer_object=tok, bos_token="<s>", eos_token=END_OF_TURN, pad_token="<pad>"
     )
     hf.add_special_tokens({"additional_special_tokens": [IMAGE_MARKER, *ROLE_TOKENS]})
+    hf.add_tokens(list(TRACE_TAGS))
     hf.chat_template = CHAT_TEMPLATE
     return hf
 
