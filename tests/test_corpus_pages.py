@@ -82,7 +82,7 @@ def test_table_chart_shows_the_largest_table_items(corpus):
 
 
 def test_two_columns_read_left_column_first(corpus):
-    pages = straddling = 0
+    pages = 0
     for record, doc in documents(corpus):
         for info in record["page_info"]:
             if "columns" not in info or info["scanned"]:
@@ -104,8 +104,8 @@ def test_two_columns_read_left_column_first(corpus):
             for fact in record["facts"]:
                 if fact["page"] == info["page"]:
                     assert fact["sentence"] in text
-                    straddling += fact["sentence"] not in render_text
-    assert pages >= 2 and straddling >= 1
+                    assert fact["sentence"] in render_text  # render reads column by column
+    assert pages >= 2
 
 
 def test_scanned_pages_are_images_without_text(corpus):

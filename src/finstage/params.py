@@ -62,10 +62,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
+    loader = _UniqueKeyLoader(Path(path).read_text())
     try:
-        data = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - safe
+        data = loader.get_single_data()
     except ParamsError as err:
         raise ParamsError(f"{path}: {err}; keep one of them") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     return data
