@@ -27,6 +27,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from finstage.corpus.crawl.cache import write_atomic
 from finstage.corpus.pdfcheck import Inspection, Limits
 
 # bump when `inspect_pdf` would decide differently on the same bytes and limits
@@ -67,7 +68,7 @@ class FetchCache:
     def put(self, sha256: str, data: bytes) -> Path:
         path = self.object_path(sha256)
         if not path.is_file():
-            _atomic_write(path, data)
+            write_atomic(path, data)
         return path
 
     def drop(self, sha256: str) -> None:
@@ -80,12 +81,12 @@ class FetchCache:
 
     def save_verdict(self, sha256: str, inspection: Inspection) -> None:
         text = json.dumps(dataclasses.asdict(inspection), ensure_ascii=False)
-        _atomic_write(self._verdict_path(sha256), text.encode("utf-8"))
+        write_atomic(self._verdict_path(sha256), text.encode("utf-8"))
 
     def save(self) -> None:
         """Write the local identities (after the run: an interrupted run only loses those)."""
         text = json.dumps(self._local, ensure_ascii=False, sort_keys=True)
-        _atomic_write(self.root / "local.json", text.encode("utf-8"))
+        write_atomic(self.root / "local.json", text.encode("utf-8"))
 
     def _verdict_path(self, sha256: str) -> Path:
         return self.root / "verdicts" / f"{sha256}-{self.limits_key}.json"
@@ -109,10 +110,3 @@ def link_or_copy(source: Path, target: Path) -> None:
     except OSError:
         shutil.copyfile(source, tmp)
     tmp.replace(target)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
