@@ -1,10 +1,10 @@
 """Bring every source listed in the manifest (local files, directories, file:// and allowed
-http(s) URLs, URL lists, and the PDFs a seed page's crawl finds) into a content-addressed store,
-validating each PDF with PyMuPDF. Bad files are
-recorded in quarantine (never copied: the store is pushed to DVC remotes), links and special
-files in a source folder are skipped unread, duplicates are stored once, all of it counted, so
-later stages only ever see usable PDFs and every page can be traced back to its source and
-licence."""
+http(s) URLs, URL lists, and the PDFs a seed page's crawl finds) into a content-addressed store.
+Every file ends as an index row with its outcome and reason: stored, stored-repaired,
+stored-capped (first fetch.max_pages pages kept), duplicate, quarantined (a record, never a
+copy: the store is pushed to DVC remotes), skipped (links and special files, never read) or
+failed; the counts go to --metrics. Reruns reuse fetch.cache_dir: conditional requests, and
+unchanged local files are neither read nor copied again."""
 
 import json
 from pathlib import Path

@@ -1,7 +1,9 @@
-"""Render every valid PDF in the store to page images plus a reading-order text layer (one visual
-line per line, so table rows stay whole), written as Parquet page shards; with render.tiles on,
-each page also gets a grid of higher-resolution tiles. Every later stage refers to pages by id
-instead of touching PDFs again."""
+"""Render every stored PDF (its first pages_kept pages) to page images plus a reading-order text
+layer (one visual line per line, so table rows stay whole; two-column pages column by column),
+written as Parquet page shards; with render.tiles on, each page also gets a grid of
+higher-resolution tiles. Pages with an empty or garbage text layer are flagged, near-duplicates
+of another document's page dropped; the counts go to --metrics. Every later stage refers to
+pages by id instead of touching PDFs again."""
 
 import json
 from pathlib import Path

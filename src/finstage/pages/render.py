@@ -6,8 +6,11 @@ when its label and numbers stay together: ``歳出合計 1,234,567 1,200,000 △
 ``get_text("text")`` does not give that — it emits text blocks, so a ruled table comes out one cell
 per line. `page_text` therefore rebuilds lines from ``get_text("words")``: words whose vertical
 centres lie within ``line_tolerance`` × word height of each other form one line, sorted left to
-right and joined by single spaces; lines run top to bottom. (Limits: side-by-side columns merge
-into one line, and vertical 縦書き text is not supported.)
+right and joined by single spaces; lines run top to bottom, except that a two-column region is
+read left column first (`finstage.pages.columns`). (Limits: three or more columns, and vertical
+縦書き text, are not supported.) Each page's text layer is checked (`finstage.pages.textlayer`):
+an empty or garbage one is flagged in ``text_issue``; pages repeating another document's are
+dropped and recorded (`finstage.pages.neardup`).
 
 Images are rendered at ``dpi`` and, when ``max_side`` is set, at a smaller zoom so that the longer
 side is at most ``max_side`` pixels (rasterised at that size directly, not resized afterwards),
